@@ -1,0 +1,105 @@
+"""``@step``: a Dramatiq actor backed by the job ledger.
+
+The message carries a job id. The wrapper claims the job by compare-and-set (a duplicate or
+late message finds it taken or done and does nothing), runs the step function and marks the
+job completed in one transaction with the step's own writes, so a step's effects happen once.
+A failure is written to the ledger, which decides whether it is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Interrupt
+
+from lifeorg import ledger
+from lifeorg.errors import PermanentStepError
+from lifeorg.models import Job
+from lifeorg.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+# Retries start quickly (a blip in a service) and back off to a few minutes (an outage).
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 300_000
+# A step that runs longer than this is stuck; Dramatiq interrupts it and it is retried.
+DEFAULT_TIME_LIMIT_S = 60
+# Added to a step's time limit to make its lease; past it the worker is presumed dead.
+LEASE_GRACE = dt.timedelta(seconds=30)
+
+StepFunction = Callable[[Job], Any]
+
+
+def worker_name() -> str:
+    """Who holds a lease: host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def step(
+    kind: str,
+    *,
+    max_attempts: int = ledger.DEFAULT_MAX_ATTEMPTS,
+    time_limit_s: int = DEFAULT_TIME_LIMIT_S,
+    **actor_options: Any,
+) -> Callable[[StepFunction], dramatiq.Actor]:
+    """Declare the ledger-backed actor ``kind`` running ``fn(job)``; its return is the result."""
+
+    def decorate(fn: StepFunction) -> dramatiq.Actor:
+        def run(job_id: int) -> None:
+            run_step(fn, job_id, time_limit_s=time_limit_s)
+
+        run.__name__ = run.__qualname__ = kind
+        run.__doc__ = fn.__doc__
+        return dramatiq.actor(
+            run,
+            actor_name=kind,
+            queue_name=ledger.queue_for(kind),
+            # The ledger decides when to stop; Dramatiq only carries the retries there.
+            max_retries=max_attempts,
+            min_backoff=MIN_BACKOFF_MS,
+            max_backoff=MAX_BACKOFF_MS,
+            time_limit=time_limit_s * 1000,
+            **actor_options,
+        )
+
+    return decorate
+
+
+def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
+    """Claim, run and settle one job; raises only to ask Dramatiq for a retry."""
+    lease_until = utcnow() + dt.timedelta(seconds=time_limit_s) + LEASE_GRACE
+    job = Job.claim(job_id, worker_name(), lease_until)
+    if job is None:
+        log.info("job %s not queued (done, taken or gone); message skipped", job_id)
+        return
+    try:
+        with ledger.unit_of_work():
+            result = fn(job)
+            if not job.complete(result=result):
+                raise _LeaseLost
+    except _LeaseLost:
+        log.warning("job %s: lease lost to another worker; this attempt's writes undone", job_id)
+    except PermanentStepError as exc:
+        job.fail(f"{type(exc).__name__}: {exc}", retry_until=None)
+        log.error("job %s (%s) failed for good: %s", job_id, job.kind, exc)
+    except (Exception, Interrupt) as exc:
+        retry_until = utcnow() + dt.timedelta(milliseconds=MAX_BACKOFF_MS) + LEASE_GRACE
+        job.fail(traceback.format_exc(), retry_until=retry_until)
+        if job.status == "failed":
+            log.error(
+                "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
+            )
+            return
+        raise
+
+
+class _LeaseLost(Exception):
+    """The job was handed to another worker while this one ran; roll this attempt back."""

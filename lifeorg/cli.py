@@ -1,0 +1,260 @@
+"""The ``lifeorg`` command line.
+
+Each command imports what it needs when it runs, so ``lifeorg --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _settings():
+    from lifeorg.config import load_settings
+
+    return load_settings()
+
+
+def _open(settings, *, migrate: bool = False):
+    from lifeorg.database import open_database
+
+    return open_database(settings, migrate=migrate)
+
+
+# --- db -----------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations; safe to run again."""
+    from lifeorg.database import applied_migrations
+
+    database = _open(_settings(), migrate=True)
+    with database.connection_context():
+        applied = applied_migrations(database)
+    print(f"schema is up to date at {applied[-1]} ({len(applied)} migration(s) applied)")
+    return EXIT_OK
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    """List migrations and whether each is applied."""
+    from lifeorg.database import build_database, migration_runner
+
+    settings = _settings()
+    database = build_database(settings.database_url, 1)
+    with database.connection_context():
+        rows = migration_runner(database).status()
+    for migration in rows:
+        state = migration.applied.isoformat(" ", "seconds") if migration.applied else "pending"
+        print(f"{migration.name:<40} {state}")
+    return EXIT_OK if all(m.applied for m in rows) else EXIT_FAILED
+
+
+# --- worker -------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run Dramatiq worker processes over every actor (and any extra actor modules)."""
+    settings = _settings()
+    if settings.queue_url is None:
+        print(
+            "lifeorg worker: no broker configured. Set REDIS_URL (or LIFEORG_BROKER_URL=amqp://...)"
+            " so separate worker processes can share the queue; without one, the workers run"
+            " inside the single lifeorg process.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    _open(settings, migrate=True)  # migrate once here, and fail clearly before forking
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "lifeorg.worker_boot",
+        *args.modules,
+        "--processes",
+        str(args.processes or settings.worker_processes),
+        "--threads",
+        str(args.threads or settings.worker_threads),
+    ]
+    if args.queues:
+        command += ["--queues", *args.queues]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return EXIT_FAILED  # not reached
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    """List ledger rows, newest first."""
+    from lifeorg.models import Job
+
+    _open(_settings())
+    query = Job.select().order_by(Job.id.desc()).limit(args.limit)
+    if args.status:
+        query = query.where(Job.status == args.status)
+    if args.kind:
+        query = query.where(Job.kind == args.kind)
+    print(f"{'id':>8}  {'kind':<16} {'status':<10} {'tries':>5}  {'updated':<19}  error")
+    for job in query:
+        error = (job.last_error or "").strip().splitlines()[-1:] or [""]
+        print(
+            f"{job.id:>8}  {job.kind:<16} {job.status:<10} {job.attempts:>2}/{job.max_attempts:<2}"
+            f"  {job.updated_at:%Y-%m-%d %H:%M:%S}  {error[0][:60]}"
+        )
+    return EXIT_OK
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    """Show one ledger row in full."""
+    import json
+
+    from playhouse.shortcuts import model_to_dict
+
+    from lifeorg.models import Job
+
+    _open(_settings())
+    job = Job.get_or_none(Job.id == args.job_id)
+    if job is None:
+        print(f"no job {args.job_id}", file=sys.stderr)
+        return EXIT_FAILED
+    row = model_to_dict(job, recurse=False)
+    print(json.dumps(row, indent=2, default=str, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_jobs_requeue(args: argparse.Namespace) -> int:
+    """Send failed jobs again with a fresh retry budget."""
+    from lifeorg import ledger, runtime
+    from lifeorg.models import Job
+    from lifeorg.models.states import JobStatus
+
+    rt = runtime.start(_settings())
+    ids = list(args.job_ids)
+    if args.failed:
+        query = Job.select(Job.id).where(Job.status == JobStatus.FAILED)
+        if args.kind:
+            query = query.where(Job.kind == args.kind)
+        ids += [job.id for job in query]
+    if not ids:
+        print("nothing to requeue (name job ids, or --failed)")
+        return EXIT_OK
+    code = EXIT_OK
+    for job_id in ids:
+        job = Job.get_or_none(Job.id == job_id)
+        if job is None or job.status != JobStatus.FAILED:
+            state = "missing" if job is None else job.status
+            print(f"job {job_id}: not failed ({state}); left alone", file=sys.stderr)
+            code = EXIT_FAILED
+            continue
+        ledger.requeue(job_id)
+        print(f"job {job_id}: requeued")
+    if rt.in_process:
+        rt.start_workers()
+        rt.settle()
+        rt.stop()
+    return code
+
+
+def cmd_jobs_sweep(args: argparse.Namespace) -> int:
+    """Requeue unfinished jobs whose lease ran out (the scheduler does this regularly)."""
+    import datetime as dt
+
+    from lifeorg import ledger, runtime
+
+    rt = runtime.start(_settings())
+    lease = dt.timedelta(seconds=rt.settings.job_dispatch_lease_s)
+    report = ledger.sweep(dispatch_lease=lease)
+    print(f"requeued {report.requeued}, failed {report.failed}, not sent {report.not_sent}")
+    if rt.in_process and report.requeued:
+        rt.start_workers()
+        rt.settle()
+        rt.stop()
+    return EXIT_OK
+
+
+# --- doctor -------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the configuration and that every configured part can be reached."""
+    from lifeorg.doctor import run_checks
+
+    results = run_checks(worker_timeout_s=args.worker_timeout)
+    for result in results:
+        print(f"{result.label:<5} {result.name:<15} {result.detail}")
+    failed = [r for r in results if not r.ok]
+    print("all good" if not failed else f"{len(failed)} problem(s) found")
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+# --- wiring -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lifeorg",
+        description="Life Organiser: a personal organiser you talk to through Telegram.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable, parent=commands, **kw) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=handler.__doc__, description=handler.__doc__, **kw)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    db = commands.add_parser("db", help="Database schema.", description="Database schema.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    command("upgrade", cmd_db_upgrade, db_commands)
+    command("status", cmd_db_status, db_commands)
+
+    worker = command("worker", cmd_worker)
+    worker.add_argument("modules", nargs="*", help="extra actor modules to load")
+    worker.add_argument("-p", "--processes", type=int, help="worker processes")
+    worker.add_argument("-t", "--threads", type=int, help="threads per process")
+    worker.add_argument("-Q", "--queues", nargs="+", help="only these queues")
+
+    jobs = commands.add_parser(
+        "jobs", help="Inspect and requeue the job ledger.", description="The job ledger."
+    )
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="COMMAND")
+    jobs.set_defaults(handler=cmd_jobs_list, status=None, kind=None, limit=50)
+    listing = command("list", cmd_jobs_list, jobs_commands)
+    listing.add_argument("--status", choices=["queued", "processing", "completed", "failed"])
+    listing.add_argument("--kind")
+    listing.add_argument("--limit", type=int, default=50)
+    show = command("show", cmd_jobs_show, jobs_commands)
+    show.add_argument("job_id", type=int)
+    requeue = command("requeue", cmd_jobs_requeue, jobs_commands)
+    requeue.add_argument("job_ids", type=int, nargs="*")
+    requeue.add_argument("--failed", action="store_true", help="every failed job")
+    requeue.add_argument("--kind", help="with --failed: only this kind")
+    command("sweep", cmd_jobs_sweep, jobs_commands)
+
+    doctor = command("doctor", cmd_doctor)
+    doctor.add_argument(
+        "--worker-timeout", type=float, default=10.0, help="seconds to wait for a worker's answer"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from lifeorg.errors import ConfigError, LifeorgError
+
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"lifeorg: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LifeorgError as exc:
+        print(f"lifeorg: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Configuration: one settings class, read once at process start and passed down.
+
+Platform conventions are honoured unprefixed (``DATABASE_URL``, ``REDIS_URL``, ``PORT``,
+``TELEGRAM_BOT_TOKEN``); everything else is ``LIFEORG_*``. A ``.env`` file in the working
+directory is read when present. The defaults make a working laptop setup: SQLite under
+``data/`` and the in-process broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifeorg.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_DATABASE_URL = "sqlite:///data/lifeorg.db"
+# A date without a time ("remind me on friday") needs a time of day; 09:00 is when most
+# people start their day and is what the brief suggests.
+DEFAULT_REMINDER_TIME = "09:00"
+# Eight threads keep a worker busy while steps wait on the network (Telegram, the LLM,
+# IMAP) without exhausting a small database's connection limit.
+DEFAULT_WORKER_THREADS = 8
+
+_DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept a platform variable both bare and with the LIFEORG_ prefix."""
+    return AliasChoices(name, f"LIFEORG_{name}")
+
+
+class Settings(BaseSettings):
+    """Everything a Life Organiser process needs to know about its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIFEORG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    broker_url: str | None = Field(
+        None,
+        description="Broker URL (redis:// or amqp://); overrides REDIS_URL for the queue.",
+    )
+    port: int = Field(8000, validation_alias=_env("PORT"), ge=1, le=65535)
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    image_dir: Path | None = None
+    backup_dir: Path | None = None
+
+    timezone: str = "UTC"
+    default_reminder_time: str = DEFAULT_REMINDER_TIME
+
+    queue_namespace: str = Field("lifeorg", pattern=r"^[A-Za-z0-9_.:-]+$")
+    worker_processes: int = Field(1, ge=1, le=64)
+    worker_threads: int = Field(DEFAULT_WORKER_THREADS, ge=1, le=256)
+    # How long a queued ledger row may wait for a worker before the sweeper sends it again.
+    # Longer than any normal queue wait, so a backlog is not duplicated; a resent message
+    # is harmless anyway, because a job is claimed by compare-and-set.
+    job_dispatch_lease_s: int = Field(600, ge=5)
+    # Seconds added to a step's time limit to form its lease: a worker that has not
+    # finished by then is dead or frozen, and the sweeper hands the job to another.
+    job_lease_grace_s: int = Field(30, ge=1)
+    database_pool_size: int = Field(20, ge=1, le=500)
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in _DATABASE_SCHEMES:
+            raise ValueError(
+                f"must start with sqlite:/// or postgresql:// (got {_redact(value)!r})"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.lower().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis:// URL (got {_redact(value)!r})")
+        return value or None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        if value and value.split("://", 1)[0].lower() not in _BROKER_SCHEMES:
+            raise ValueError(f"must be a redis:// or amqp:// URL (got {_redact(value)!r})")
+        return value or None
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("default_reminder_time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        if not _HH_MM.match(value):
+            raise ValueError(f"must be a 24-hour time HH:MM such as 09:00 (got {value!r})")
+        return value
+
+    @property
+    def images_path(self) -> Path:
+        """Where stored images live."""
+        return self.image_dir or self.data_dir / "images"
+
+    @property
+    def backups_path(self) -> Path:
+        """Where backups are written."""
+        return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def queue_url(self) -> str | None:
+        """The broker URL the queue uses, or None for the in-process broker."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def default_time(self) -> dt.time:
+        """The default reminder time as a time of day."""
+        return dt.time.fromisoformat(self.default_reminder_time)
+
+
+def _redact(url: str) -> str:
+    """Hide the password in a URL so it never reaches an error message."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; raises ConfigError with every problem named."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{_variable_name(field)}: {_clean(error['msg'])}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _variable_name(field: str) -> str:
+    """The environment variable a user sets for a settings field."""
+    bare = {"database_url", "redis_url", "port", "telegram_bot_token"}
+    name = field.lower().removeprefix("lifeorg_")
+    return name.upper() if name in bare else f"LIFEORG_{name.upper()}"
+
+
+def _clean(message: str) -> str:
+    return message.removeprefix("Value error, ")

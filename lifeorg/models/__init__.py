@@ -1,0 +1,30 @@
+"""The data model: one module per entity, all bound to ``lifeorg.models.base.db``."""
+
+from lifeorg.models.audit import AuditEntry
+from lifeorg.models.backup import Backup
+from lifeorg.models.event import Event
+from lifeorg.models.inbound import ProcessedEmail, ProcessedUpdate
+from lifeorg.models.job import Job
+from lifeorg.models.memory import Memory, MemoryTag
+from lifeorg.models.outbox import OutboxMessage
+from lifeorg.models.reminder import Reminder
+from lifeorg.models.task import Task
+from lifeorg.models.user import User
+
+# Every table, parents before children.
+ALL_MODELS = [
+    User,
+    Memory,
+    MemoryTag,
+    Task,
+    Reminder,
+    Event,
+    Job,
+    AuditEntry,
+    ProcessedUpdate,
+    ProcessedEmail,
+    OutboxMessage,
+    Backup,
+]
+
+__all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

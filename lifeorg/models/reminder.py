@@ -1,0 +1,28 @@
+"""Things to be told at a time."""
+
+from __future__ import annotations
+
+import peewee
+
+from lifeorg.models.base import InstantField, StateField, TimestampedModel
+from lifeorg.models.memory import Memory
+from lifeorg.models.states import REMINDER_TRANSITIONS, ReminderState
+from lifeorg.models.user import User
+
+
+class Reminder(TimestampedModel):
+    """A message to send at ``fire_at``, optionally recurring (RRULE in local time)."""
+
+    state_field_name = "state"
+
+    owner = peewee.ForeignKeyField(User, backref="reminders", on_delete="CASCADE", index=True)
+    memory = peewee.ForeignKeyField(Memory, null=True, on_delete="SET NULL", index=True)
+    text = peewee.TextField()
+    fire_at = InstantField(index=True)
+    recurrence = peewee.TextField(null=True)
+    state = StateField(ReminderState, REMINDER_TRANSITIONS, default=ReminderState.SCHEDULED)
+    last_fired_at = InstantField(null=True)
+
+    class Meta:
+        # The scheduler's claim query: due rows in a firing state, oldest first.
+        indexes = ((("state", "fire_at"), False),)

