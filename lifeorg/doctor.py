@@ -114,7 +114,7 @@ def _check_workers(timeout_s: float) -> str:
 
     runtime.start(load_settings())
     started = time.monotonic()
-    job = ledger.submit("ping", f"ping:{uuid.uuid4()}", {})
+    job = ledger.submit("ping", f"ping:{uuid.uuid4()}", {}, max_attempts=1)
     deadline = started + timeout_s
     while time.monotonic() < deadline:
         job = Job.get_by_id(job.id)

@@ -48,27 +48,8 @@ class Runtime:
         return worker
 
     def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait until the in-process queues are empty and every worker is idle.
-
-        Raises TimeoutError when work is still going on after ``timeout_s``.
-        """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            queues = {q_name(name) for name in self.broker.get_declared_queues()}
-            for name in queues:
-                remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                try:
-                    self.broker.join(name, timeout=remaining_ms, fail_fast=False)
-                except QueueJoinTimeout:
-                    raise TimeoutError(f"queue {name!r} still busy after {timeout_s} s") from None
-            for worker in self.workers:
-                worker.join()
-            # Work on one queue may have sent messages to another already joined: go again
-            # until one pass finds every queue empty.
-            if not any(self.broker.queues[name].unfinished_tasks for name in self.broker.queues):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"work still going on after {timeout_s} s")
+        """Wait until the in-process queues are empty and every worker is idle."""
+        settle(self.broker, self.workers, timeout_s)
 
     def stop(self) -> None:
         """Stop the in-process workers and close the database pool."""
@@ -102,3 +83,26 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("the process has not started: call lifeorg.runtime.start(settings)")
     return _current
+
+
+def settle(broker: dramatiq.Broker, workers: list[dramatiq.Worker], timeout_s: float) -> None:
+    """Wait until an in-process broker's queues are empty and its workers idle.
+
+    Raises TimeoutError when work is still going on after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for name in {q_name(name) for name in broker.get_declared_queues()}:
+            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            try:
+                broker.join(name, timeout=remaining_ms, fail_fast=False)
+            except QueueJoinTimeout:
+                raise TimeoutError(f"queue {name!r} still busy after {timeout_s} s") from None
+        for worker in workers:
+            worker.join()
+        # Work on one queue may have sent messages to another already joined: go again
+        # until one pass finds every queue empty.
+        if not any(queue.unfinished_tasks for queue in broker.queues.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"work still going on after {timeout_s} s")

@@ -7,7 +7,7 @@ from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 
 
-@step("ping", max_attempts=1, time_limit_s=10)
+@step("ping", time_limit_s=10)
 def ping(job: Job) -> dict[str, str]:
     """Answer with who ran the job and when."""
     return {"worker": worker_name(), "at": utcnow().isoformat()}

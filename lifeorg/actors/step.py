@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # Retries start quickly (a blip in a service) and back off to a few minutes (an outage).
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 300_000
+DRAMATIQ_MAX_RETRIES = 1_000
 # A step that runs longer than this is stuck; Dramatiq interrupts it and it is retried.
 DEFAULT_TIME_LIMIT_S = 60
 # Added to a step's time limit to make its lease; past it the worker is presumed dead.
@@ -44,13 +45,12 @@ def worker_name() -> str:
 
 
 def step(
-    kind: str,
-    *,
-    max_attempts: int = ledger.DEFAULT_MAX_ATTEMPTS,
-    time_limit_s: int = DEFAULT_TIME_LIMIT_S,
-    **actor_options: Any,
+    kind: str, *, time_limit_s: int = DEFAULT_TIME_LIMIT_S, **actor_options: Any
 ) -> Callable[[StepFunction], dramatiq.Actor]:
-    """Declare the ledger-backed actor ``kind`` running ``fn(job)``; its return is the result."""
+    """Declare the ledger-backed actor ``kind`` running ``fn(job)``; its return is the result.
+
+    The retry budget is the job row's ``max_attempts``, set by whoever submits the job.
+    """
 
     def decorate(fn: StepFunction) -> dramatiq.Actor:
         def run(job_id: int) -> None:
@@ -58,14 +58,15 @@ def step(
 
         run.__name__ = run.__qualname__ = kind
         run.__doc__ = fn.__doc__
+        # The ledger decides when to stop (a spent job returns without raising), so Dramatiq
+        # only carries the retries there and must never give up first.
+        actor_options.setdefault("max_retries", DRAMATIQ_MAX_RETRIES)
+        actor_options.setdefault("min_backoff", MIN_BACKOFF_MS)
+        actor_options.setdefault("max_backoff", MAX_BACKOFF_MS)
         return dramatiq.actor(
             run,
             actor_name=kind,
             queue_name=ledger.queue_for(kind),
-            # The ledger decides when to stop; Dramatiq only carries the retries there.
-            max_retries=max_attempts,
-            min_backoff=MIN_BACKOFF_MS,
-            max_backoff=MAX_BACKOFF_MS,
             time_limit=time_limit_s * 1000,
             **actor_options,
         )

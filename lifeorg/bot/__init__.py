@@ -1,0 +1,1 @@
+"""The thin Telegram bot process: checks the allowlist and enqueues updates."""

@@ -78,10 +78,12 @@ class _StateAccessor(peewee.FieldAccessor):
     """Checks every assignment of a state field against the entity's transition table."""
 
     def __set__(self, instance: peewee.Model, value: Any) -> None:
-        current = instance.__data__.get(self.name)
         if value is not None:
             value = self.field.enum_class(value)
-        if current is not None and value != current:
+        current = instance.__data__.get(self.name)
+        # A row not yet saved has no state to leave: its status is simply chosen.
+        saved = instance.get_id() is not None
+        if saved and current is not None and value != current:
             self.field.check(current, value)
         super().__set__(instance, value)
 

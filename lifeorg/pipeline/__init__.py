@@ -1,0 +1,1 @@
+"""Pure pipeline logic: plain values in, plain values out; the actors call it."""

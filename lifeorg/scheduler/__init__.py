@@ -1,0 +1,1 @@
+"""The scheduler process: decides what is due and enqueues it."""

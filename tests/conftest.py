@@ -1,0 +1,167 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, a real Redis, the in-process broker.
+
+A service that cannot be found or started skips its tests on a laptop and fails them on CI
+(``CI=true``), so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+
+from lifeorg.config import Settings, load_settings
+from lifeorg.database import open_database
+from lifeorg.models import ALL_MODELS
+from tests import services
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _require(factory: Callable[[], str], what: str) -> str:
+    try:
+        return factory()
+    except services.ServiceUnavailable as exc:
+        if ON_CI:
+            pytest.fail(f"{what} is required on CI and could not be had: {exc}", pytrace=False)
+        pytest.skip(f"{what} unavailable: {exc}")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _require(services.redis_url, "Redis")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    return _require(services.postgres_url, "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def postgres_test_url(postgres_admin_url: str) -> Iterator[str]:
+    """One database for the session; each test empties its tables."""
+    name = f"lifeorg_test_{os.getpid()}"
+    url = services.create_database(postgres_admin_url, name)
+    yield url
+    from lifeorg.models.base import db
+
+    if db.obj is not None:
+        db.obj.close_all()
+    services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A brand-new, empty database for tests that need to start from nothing."""
+    name = f"lifeorg_fresh_{uuid.uuid4().hex[:12]}"
+    url = services.create_database(postgres_admin_url, name)
+    yield url
+    from lifeorg.models.base import db
+
+    if db.obj is not None:
+        db.obj.close_all()
+    services.drop_database(postgres_admin_url, name)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for a test: its own data dir, no broker URL, nothing read from .env."""
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": f"sqlite:///{tmp_path / 'lifeorg.db'}",
+        "redis_url": None,
+        "broker_url": None,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'lifeorg.db'}"
+    return request.getfixturevalue("postgres_test_url")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def database(settings: Settings):
+    """The configured database, migrated and empty, bound to ``lifeorg.models.base.db``."""
+    database = open_database(settings, migrate=True)
+    with database.connection_context():
+        if settings.database_url.startswith("postgres"):
+            tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+            database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    database.connect()
+    yield database
+    if not database.is_closed():
+        database.close()
+    database.close_all()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test session is a process start: set up the in-process broker, then the actors."""
+    from lifeorg.broker import setup_broker
+
+    setup_broker(Settings(redis_url=None, broker_url=None, _env_file=None))
+    import lifeorg.actors  # noqa: F401
+    import tests.steps  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def broker() -> dramatiq.Broker:
+    """The in-process broker with every actor and the probe steps declared."""
+    return dramatiq.get_broker()
+
+
+@pytest.fixture
+def worker(broker: dramatiq.Broker, database) -> Iterator[dramatiq.Worker]:
+    """In-process worker threads over the test database."""
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=20)
+    worker.start()
+    yield worker
+    worker.stop()
+    broker.flush_all()
+
+
+@pytest.fixture
+def settle(broker: dramatiq.Broker, worker: dramatiq.Worker) -> Callable[[], None]:
+    """Wait until the in-process pipeline has nothing left to do."""
+    from lifeorg.runtime import settle
+
+    return lambda timeout=20.0: settle(broker, [worker], timeout)
+
+
+def lifeorg_command(*args: str) -> list[str]:
+    """The command line that runs ``lifeorg`` from this checkout."""
+    return [sys.executable, "-m", "lifeorg.cli", *args]
