@@ -142,7 +142,7 @@ class Settings(BaseSettings):
 
 def _redact(url: str) -> str:
     """Hide the password in a URL so it never reaches an error message."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)?[^@\s]*@", r"\1***@", url, flags=re.IGNORECASE)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -21,7 +21,6 @@ from playhouse.postgres_ext import PooledPsycopg3Database
 
 from lifeorg.config import Settings
 from lifeorg.errors import DatabaseError, SchemaOutOfDate
-from lifeorg.models import ALL_MODELS
 from lifeorg.models.base import db
 
 log = logging.getLogger(__name__)

