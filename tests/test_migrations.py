@@ -96,3 +96,44 @@ def test_concurrent_upgrades_apply_each_migration_once(empty_url, tmp_path):
     with database.connection_context():
         assert applied_migrations(database) == ALL_MIGRATIONS
     database.close_all()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path):
+    """The laptop database is set up for several threads and processes writing."""
+    database = open_database(make_settings(tmp_path), migrate=True)
+    with database.connection_context():
+        assert database.pragma("journal_mode") == "wal"
+        assert database.pragma("foreign_keys") == 1
+        assert database.pragma("busy_timeout") >= 5000
+    database.close_all()
+
+
+def test_importing_the_package_opens_nothing(tmp_path):
+    """Importing every module reads no environment and creates no database file."""
+    code = (
+        "import importlib, pathlib, lifeorg;"
+        "root = pathlib.Path(lifeorg.__file__).parent;"
+        "names = [('lifeorg/' + str(p.relative_to(root).with_suffix(''))).replace('/', '.')"
+        " .removesuffix('.__init__') for p in sorted(root.rglob('*.py'))];"
+        "skip = ('lifeorg.worker_boot', 'lifeorg.actors', 'lifeorg.models.migrations.');"
+        "names = [n for n in names if not n.startswith(skip)];"
+        "[importlib.import_module(n) for n in names];"
+        "from lifeorg.models.base import db; print(len(names), db.obj)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": "sqlite:///must-not-exist/x.db",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    count, bound = result.stdout.split()
+    assert int(count) >= 15 and bound == "None"
+    assert list(tmp_path.iterdir()) == []

@@ -155,3 +155,30 @@ def test_worker_processes_share_the_queue_through_redis(
         what="all jobs to complete",
     )
     assert [effects(tag) for tag in tags] == [1] * len(tags)
+
+
+def test_doctor_checks_that_a_worker_answers(database, redis_broker, start_worker, queue_env):
+    """With a shared broker, doctor proves the workers by sending a ping through the queue."""
+    quiet = subprocess.run(
+        lifeorg_command("doctor", "--worker-timeout", "1"),
+        cwd=ROOT,
+        env=queue_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert quiet.returncode == 1
+    assert "no worker answered within 1 s" in quiet.stdout
+
+    start_worker("doctor")
+    healthy = subprocess.run(
+        lifeorg_command("doctor", "--worker-timeout", "30"),
+        cwd=ROOT,
+        env=queue_env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "a worker answered in" in healthy.stdout
+    assert "all good" in healthy.stdout
