@@ -30,12 +30,16 @@ def _open(settings, *, migrate: bool = False):
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply pending schema migrations; safe to run again."""
-    from lifeorg.database import applied_migrations
+    from lifeorg.database import applied_migrations, build_database, upgrade
 
-    database = _open(_settings(), migrate=True)
+    database = build_database(_settings().database_url, 1)
     with database.connection_context():
-        applied = applied_migrations(database)
-    print(f"schema is up to date at {applied[-1]} ({len(applied)} migration(s) applied)")
+        applied_now = upgrade(database)
+        head = applied_migrations(database)[-1]
+    if applied_now:
+        print(f"applied {', '.join(applied_now)}; schema now at {head}")
+    else:
+        print(f"nothing to apply; schema already at {head}")
     return EXIT_OK
 
 
@@ -253,6 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except LifeorgError as exc:
         print(f"lifeorg: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        import peewee
+
+        if not isinstance(exc, peewee.PeeweeException):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"lifeorg: database error: {first}", file=sys.stderr)
         return EXIT_FAILED
 
 

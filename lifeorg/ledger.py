@@ -51,17 +51,20 @@ def queue_for(kind: str) -> str:
 
 @contextlib.contextmanager
 def unit_of_work() -> Iterator[None]:
-    """A transaction whose submitted jobs are dispatched only once it has committed."""
+    """A transaction whose submitted jobs are dispatched only once it has committed.
+
+    Nested, it is a savepoint: rolling it back forgets the jobs submitted inside it.
+    """
     depth = getattr(_local, "depth", 0)
     if depth == 0:
         _local.pending = []
+    mark = len(_local.pending)
     _local.depth = depth + 1
     try:
         with db.atomic():
             yield
     except BaseException:
-        if depth == 0:
-            _local.pending = []
+        del _local.pending[mark:]
         raise
     finally:
         _local.depth = depth
@@ -96,8 +99,8 @@ def submit(
         max_attempts=max_attempts,
         lease_until=utcnow() + dispatch_lease,
     )
+    # The row itself records the creation; the audit log records what happens to it after.
     if created:
-        record(job, AuditAction.CREATED, AuditActor.SYSTEM, {"kind": kind})
         if in_unit:
             _local.pending.append(job)
         else:

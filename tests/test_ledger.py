@@ -137,6 +137,19 @@ def test_unit_of_work_dispatches_after_commit_and_not_after_rollback(database, b
     broker.flush_all()
 
 
+def test_a_rolled_back_savepoint_forgets_its_jobs(database, broker):
+    """A nested unit of work that fails takes its submitted jobs with it; the outer ones go."""
+    broker.flush_all()
+    with ledger.unit_of_work():
+        ledger.submit("probe_effect", "outer", {"tag": "outer"})
+        with pytest.raises(ZeroDivisionError), ledger.unit_of_work():
+            ledger.submit("probe_effect", "inner", {"tag": "inner"})
+            1 / 0  # noqa: B018
+    assert broker.queues["default"].qsize() == 1
+    assert [j.idempotency_key for j in Job.select()] == ["outer"]
+    broker.flush_all()
+
+
 def test_sweeper_resends_a_job_whose_message_was_lost(settle, broker):
     """A queued job whose message never arrived is sent again once its lease ran out."""
     lost = ledger.submit("probe_effect", "lost", {"tag": "lost"}, dispatch_lease=dt.timedelta(0))

@@ -24,6 +24,7 @@ from lifeorg import ledger
 from lifeorg.errors import PermanentStepError
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
+from lifeorg.models.states import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
     except (Exception, Interrupt) as exc:
         retry_until = utcnow() + dt.timedelta(milliseconds=MAX_BACKOFF_MS) + LEASE_GRACE
         job.fail(traceback.format_exc(), retry_until=retry_until)
-        if job.status == "failed":
+        if job.status == JobStatus.FAILED:
             log.error(
                 "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
             )
