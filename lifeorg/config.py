@@ -77,6 +77,20 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(20, ge=1, le=500)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
+    # The LLM is optional: without a model everything runs on the offline path.
+    llm_model: str | None = Field(
+        None, description="litellm model name: gpt-4o-mini, anthropic/..., ollama/..., openai/..."
+    )
+    llm_api_base: str | None = None
+    llm_api_key: SecretStr | None = None
+    # A model call that takes longer than this is abandoned and retried (or the offline path
+    # answers): a user waiting for a reply should not wait on a stuck provider.
+    llm_timeout_s: float = Field(20.0, gt=0, le=600)
+    # After this many consecutive failed calls the breaker opens and work takes the offline
+    # path for llm_breaker_cooldown_s, instead of every message waiting on a dead provider.
+    llm_breaker_failures: int = Field(5, ge=1)
+    llm_breaker_cooldown_s: float = Field(120.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -133,6 +147,11 @@ class Settings(BaseSettings):
     def queue_url(self) -> str | None:
         """The broker URL the queue uses, or None for the in-process broker."""
         return self.broker_url or self.redis_url
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether a model is configured (otherwise the offline path does everything)."""
+        return bool(self.llm_model)
 
     @property
     def default_time(self) -> dt.time:

@@ -6,9 +6,11 @@ so importing any other module opens nothing and reads no environment.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dramatiq
 import peewee
@@ -16,6 +18,9 @@ from dramatiq.common import q_name
 from dramatiq.errors import QueueJoinTimeout
 
 from lifeorg.config import Settings
+
+if TYPE_CHECKING:
+    from lifeorg.llm import LLMClient
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,13 @@ class Runtime:
     database: peewee.Database
     broker: dramatiq.Broker
     workers: list[dramatiq.Worker] = field(default_factory=list)
+
+    @functools.cached_property
+    def llm(self) -> LLMClient:
+        """This process's model client (one, so its circuit breaker sees every call)."""
+        from lifeorg.llm import LLMClient
+
+        return LLMClient(self.settings)
 
     @property
     def in_process(self) -> bool:
@@ -61,7 +73,6 @@ class Runtime:
 
 def start(settings: Settings, *, migrate: bool = False) -> Runtime:
     """Open the database, set up the broker and declare the actors; once per process."""
-    global _current
     if _current is not None:
         raise RuntimeError("lifeorg.runtime.start() was already called in this process")
     from lifeorg.broker import setup_broker
@@ -74,8 +85,17 @@ def start(settings: Settings, *, migrate: bool = False) -> Runtime:
     broker = setup_broker(settings)
     import lifeorg.actors  # noqa: F401  (declares every actor on the broker)
 
-    _current = Runtime(settings, database, broker)
-    return _current
+    return register(Runtime(settings, database, broker))
+
+
+def register(runtime: Runtime) -> Runtime:
+    """Make ``runtime`` this process's, for a process that opened its database and broker
+    itself (the test session does)."""
+    global _current
+    if _current is not None:
+        raise RuntimeError("this process already has a runtime")
+    _current = runtime
+    return runtime
 
 
 def current() -> Runtime:

@@ -130,11 +130,17 @@ def database(settings: Settings):
 
 def pytest_configure(config: pytest.Config) -> None:
     """The test session is a process start: set up the in-process broker, then the actors."""
+    from lifeorg import runtime
     from lifeorg.broker import setup_broker
+    from lifeorg.models.base import db
 
-    setup_broker(Settings(redis_url=None, broker_url=None, _env_file=None))
+    settings = Settings(redis_url=None, broker_url=None, llm_model=None, _env_file=None)
+    broker = setup_broker(settings)
     import lifeorg.actors  # noqa: F401
     import tests.steps  # noqa: F401
+
+    # Each test binds its own database to ``db``; the runtime holds the proxy.
+    runtime.register(runtime.Runtime(settings, db, broker))
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from lifeorg.models.base import InstantField, JSONField, StateField, Timestamped
 from lifeorg.models.states import JOB_TRANSITIONS, JobStatus
 from lifeorg.models.user import User
 
+# What a step's model calls used, added up over its attempts.
+USAGE_FIELDS = ("model", "tokens_in", "tokens_out", "cost_usd", "latency_ms")
 # Errors are kept for diagnosis, not as logs: the tail of a long traceback is what matters.
 MAX_ERROR_CHARS = 4000
 
@@ -125,8 +127,13 @@ class Job(TimestampedModel):
         )
 
     def _settle(self, target: JobStatus, **changes: Any) -> bool:
-        """End this attempt, fenced by the attempt number it was claimed with."""
+        """End this attempt, fenced by the attempt number it was claimed with.
+
+        The model calls the attempt made (``lifeorg.llm`` adds them to this row) are saved
+        with it, whether it succeeded or not: a failed call still cost money.
+        """
         cls = type(self)
+        changes = {name: getattr(self, name) for name in USAGE_FIELDS} | changes
         moved = cls.move_where(
             (cls.id == self.id) & (cls.attempts == self.attempts),
             JobStatus.PROCESSING,
