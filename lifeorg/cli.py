@@ -196,6 +196,62 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if not failed else EXIT_FAILED
 
 
+# --- parse --------------------------------------------------------------------------------
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Parse messages offline and print what each means as JSON (one line per message)."""
+    import datetime as dt
+    import json
+
+    from lifeorg.config import DEFAULT_REMINDER_TIME
+    from lifeorg.errors import ConfigError
+    from lifeorg.pipeline.parse import parse_message
+    from lifeorg.pipeline.zones import resolve_zone
+
+    zone_name, default_time = args.tz, args.default_time
+    if zone_name is None or default_time is None:
+        try:
+            settings = _settings()
+        except ConfigError:
+            if zone_name is None:
+                raise  # no zone to fall back on: exit 2 naming the bad setting
+            settings = None  # --tz given: the settings are not needed for the zone
+        zone_name = zone_name or settings.timezone
+        default_time = default_time or (
+            settings.default_reminder_time if settings else DEFAULT_REMINDER_TIME
+        )
+    try:
+        zone = resolve_zone(zone_name)
+    except ValueError as exc:
+        print(f"lifeorg parse: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        hours, _, minutes = default_time.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError(default_time)
+        at = dt.time(int(hours), int(minutes))
+    except ValueError:
+        message = f"--default-time must be HH:MM (got {default_time!r})"
+        print(f"lifeorg parse: {message}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.now is None:
+        now = dt.datetime.now(zone)
+    else:
+        try:
+            now = dt.datetime.fromisoformat(args.now)
+        except ValueError:
+            message = f"--now must be an ISO 8601 time (got {args.now!r})"
+            print(f"lifeorg parse: {message}", file=sys.stderr)
+            return EXIT_CONFIG
+        now = now.replace(tzinfo=zone) if now.tzinfo is None else now
+    messages = [args.text] if args.text is not None else (line.rstrip("\r\n") for line in sys.stdin)
+    for message in messages:
+        parsed = parse_message(message, now, zone, at)
+        print(json.dumps(parsed.to_json(), ensure_ascii=False), flush=True)
+    return EXIT_OK
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -238,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--failed", action="store_true", help="every failed job")
     requeue.add_argument("--kind", help="with --failed: only this kind")
     command("sweep", cmd_jobs_sweep, jobs_commands)
+
+    parse = command("parse", cmd_parse)
+    parse.add_argument("text", nargs="?", help="the message; without it, one per line of stdin")
+    parse.add_argument("--now", help="ISO 8601 time to parse at (no offset: in --tz)")
+    parse.add_argument("--tz", help="IANA time zone (default: LIFEORG_TIMEZONE)")
+    parse.add_argument("--default-time", help="HH:MM for a day without a time (default: 09:00)")
 
     doctor = command("doctor", cmd_doctor)
     doctor.add_argument(

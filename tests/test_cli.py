@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from lifeorg.database import applied_migrations, build_database, open_database
+from lifeorg.database import MIGRATIONS_DIR, applied_migrations, build_database, open_database
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
 from tests.conftest import ROOT, lifeorg_command, make_settings
+
+MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
+HEAD = MIGRATIONS[-1]
 
 # A command that opens a database and runs an in-process worker finishes in a few seconds;
 # this bound only stops a hung command from hanging the suite.
@@ -149,7 +152,7 @@ def test_doctor_passes_on_the_default_laptop_setup(tmp_path: Path) -> None:
 
 
 def test_doctor_reports_the_schema_after_upgrade(tmp_path: Path) -> None:
-    """Given `lifeorg db upgrade` has run, the doctor's database line is ok at 0001_initial."""
+    """Given `lifeorg db upgrade` has run, the doctor's database line is ok at the head."""
     assert lifeorg(tmp_path, "db", "upgrade").returncode == 0
 
     result = lifeorg(tmp_path, "doctor")
@@ -157,7 +160,7 @@ def test_doctor_reports_the_schema_after_upgrade(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     database = report_line(result.stdout, "database")
     assert database.split()[0] == "ok"
-    assert "0001_initial" in database
+    assert HEAD in database
 
 
 def test_doctor_names_a_bad_variable(tmp_path: Path) -> None:
@@ -206,34 +209,34 @@ def test_db_upgrade_is_safe_to_run_twice(tmp_path: Path, cli_database_url: str) 
     """Given an upgraded database, a second `lifeorg db upgrade` applies nothing and exits 0."""
     first = lifeorg(tmp_path, "db", "upgrade", DATABASE_URL=cli_database_url)
     assert first.returncode == 0, first.stderr
-    assert "0001_initial" in first.stdout
-    assert recorded_migrations(cli_database_url) == ["0001_initial"]
+    assert HEAD in first.stdout
+    assert recorded_migrations(cli_database_url) == MIGRATIONS
 
     second = lifeorg(tmp_path, "db", "upgrade", DATABASE_URL=cli_database_url)
 
     assert second.returncode == 0, second.stderr
-    assert "0001_initial" in second.stdout
-    assert recorded_migrations(cli_database_url) == ["0001_initial"]
+    assert "nothing to apply" in second.stdout and HEAD in second.stdout
+    assert recorded_migrations(cli_database_url) == MIGRATIONS
 
 
 def test_db_status_lists_applied_migrations(tmp_path: Path, cli_database_url: str) -> None:
-    """Given an upgraded database, `lifeorg db status` exits 0 with 0001_initial applied."""
+    """Given an upgraded database, `lifeorg db status` exits 0 with every migration applied."""
     assert lifeorg(tmp_path, "db", "upgrade", DATABASE_URL=cli_database_url).returncode == 0
 
     result = lifeorg(tmp_path, "db", "status", DATABASE_URL=cli_database_url)
 
     assert result.returncode == 0, result.stderr
-    name, applied = result.stdout.splitlines()[0].split(maxsplit=1)
-    assert name == "0001_initial"
-    assert applied != "pending"
+    rows = [line.split(maxsplit=1) for line in result.stdout.splitlines()]
+    assert [name for name, _ in rows] == MIGRATIONS
+    assert all(applied != "pending" for _, applied in rows)
 
 
 def test_db_status_fails_before_upgrade(tmp_path: Path, cli_database_url: str) -> None:
-    """Given a database never upgraded, `lifeorg db status` exits 1 with 0001_initial pending."""
+    """Given a database never upgraded, `lifeorg db status` exits 1 with every migration pending."""
     result = lifeorg(tmp_path, "db", "status", DATABASE_URL=cli_database_url)
 
     assert result.returncode == 1, result.stderr
-    assert result.stdout.split() == ["0001_initial", "pending"]
+    assert result.stdout.split() == [word for name in MIGRATIONS for word in (name, "pending")]
 
 
 # --- worker -------------------------------------------------------------------------------
