@@ -6,7 +6,9 @@ days, clock times), each taking what it understands out of the text; ``intent`` 
 what the message wants; what is left, minus trigger and connector words, is its content.
 
 Times without a day: a time still ahead today is today, a passed one is tomorrow; a bare
-hour ("at 5") is the next 5 o'clock, 05:00 or 17:00 today, else 05:00 tomorrow. A day
+hour ("at 5") is the next 5 o'clock, 05:00 or 17:00 today, else 05:00 tomorrow. A bare hour
+on a named day is read as written, except 1 to 5, which are afternoon hours (nobody means
+3 at night without saying so), and 7 to 11 for dinners, parties and the like. A day
 without a time uses ``default_time`` and is ``all_day``. Anything impossible ("25:00",
 "february 30") gives ``when=None``: the message is still classified, never guessed at.
 """
@@ -25,6 +27,7 @@ from lifeorg.pipeline.lexicon import fold
 from lifeorg.pipeline.recurrence import RecurrenceSpec, Rule, occurrences, take_recurrences
 from lifeorg.pipeline.scanner import Scanner
 from lifeorg.pipeline.text import content_text
+from lifeorg.pipeline.wording import mentions_evening
 from lifeorg.pipeline.zones import localize, resolve_zone
 
 __all__ = ["Intent", "ParsedMessage", "parse_message"]
@@ -95,6 +98,7 @@ def parse_message(
         clocks=take_clocks(scanner),
     )
     time_spans = list(scanner.taken)
+    evening = mentions_evening(scanner.remaining_words())
     intent, keep_whole = _decide(scanner, found)
     if keep_whole:
         content = text.strip()
@@ -106,7 +110,7 @@ def parse_message(
         return ParsedMessage(intent, content)
     if found.repeats:
         return _repeating(intent, content, found, now, zone, default_time)
-    when, all_day = _one_off(found, now, zone, default_time)
+    when, all_day = _one_off(found, now, zone, default_time, evening=evening)
     return ParsedMessage(intent, content, when, all_day, None, [when] if when else [])
 
 
@@ -129,7 +133,7 @@ def _decide(scanner: Scanner, found: _Found) -> tuple[Intent, bool]:
 
 
 def _one_off(
-    found: _Found, now: dt.datetime, zone: dt.tzinfo, default_time: dt.time
+    found: _Found, now: dt.datetime, zone: dt.tzinfo, default_time: dt.time, *, evening: bool
 ) -> tuple[dt.datetime | None, bool]:
     """When a non-repeating message is due, and whether only its day was given."""
     clock = found.clocks[0] if found.clocks else None
@@ -156,6 +160,8 @@ def _one_off(
     if day is None:
         return None, False
     all_day = tod is None
+    if ambiguous and tod is not None and _afternoon_hour(tod.hour, evening=evening):
+        tod = tod.replace(hour=tod.hour + 12)
     when = localize(dt.datetime.combine(day, tod or default_time), zone)
     if when < now and spec.kind == "weekday" and spec.this:
         when = localize(dt.datetime.combine(day + dt.timedelta(days=7), tod or default_time), zone)
@@ -163,6 +169,17 @@ def _one_off(
         later = localize(dt.datetime.combine(day, tod.replace(hour=tod.hour + 12)), zone)
         when = later if later >= now else when
     return when, all_day
+
+
+# Bare hours on a named day that mean the afternoon (6 is left as written: a morning run, an
+# early train), and with an evening occasion, the evening.
+_AFTERNOON_HOURS = range(1, 6)
+_EVENING_HOURS = range(7, 12)
+
+
+def _afternoon_hour(hour: int, *, evening: bool) -> bool:
+    """Whether a bare hour on a named day means hour + 12."""
+    return hour in _AFTERNOON_HOURS or (evening and hour in _EVENING_HOURS)
 
 
 def _next_time(tod: dt.time, ambiguous: bool, now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:

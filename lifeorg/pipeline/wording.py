@@ -128,3 +128,18 @@ def mentions_event(words: list[str]) -> bool:
         if bare in _EVENT_WORDS or _GERMAN_EVENT_SUFFIX.fullmatch(bare):
             return True
     return False
+
+
+# Things that happen in the evening: "dinner friday at 8" is at 20:00, not 08:00.
+_EVENING_WORDS = _words(
+    """
+    dinner supper drinks party concert theatre theater movie movies cinema gig bar pub club
+    show date tonight evening night abendessen abend party feier konzert kino theater bar
+    diner soiree fete concert cinema theatre cena fiesta concierto cine teatro noche copas
+    """
+)
+
+
+def mentions_evening(words: list[str]) -> bool:
+    """Whether the message names something that happens in the evening."""
+    return any(word in _EVENING_WORDS for word in words)
