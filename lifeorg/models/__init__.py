@@ -8,6 +8,7 @@ from lifeorg.models.job import Job
 from lifeorg.models.memory import Memory, MemoryTag
 from lifeorg.models.outbox import OutboxMessage
 from lifeorg.models.reminder import Reminder
+from lifeorg.models.search import SearchDoc
 from lifeorg.models.task import Task
 from lifeorg.models.user import User
 
@@ -19,6 +20,7 @@ ALL_MODELS = [
     Task,
     Reminder,
     Event,
+    SearchDoc,
     Job,
     AuditEntry,
     ProcessedUpdate,

@@ -32,6 +32,8 @@ class Memory(TimestampedModel):
     source_message_id = peewee.BigIntegerField(null=True)
     # Who or what a forwarded message came from, as Telegram described it.
     forward_origin = JSONField(null=True)
+    # What an image shows, including any text visible in it, as the vision model read it.
+    description = peewee.TextField(null=True)
 
     class Meta:
         indexes = ((("owner", "created_at"), False),)
