@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lifeorg.errors import ConfigError
 
@@ -91,6 +92,32 @@ class Settings(BaseSettings):
     llm_breaker_failures: int = Field(5, ge=1)
     llm_breaker_cooldown_s: float = Field(120.0, gt=0)
 
+    # Telegram user ids allowed to use this instance, comma-separated. Empty refuses everyone:
+    # an open personal organiser would file strangers' messages.
+    allowed_users: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Signs button tokens; derived from the bot token when unset (stable across restarts).
+    secret_key: SecretStr | None = None
+    # The Bot API server: Telegram's, or a local one (telegram-bot-api) for large files.
+    telegram_api_url: str = "https://api.telegram.org"
+    webhook_secret: SecretStr | None = None
+    # Long polling waits this long for updates; Telegram allows up to 50 s.
+    polling_timeout_s: int = Field(25, ge=0, le=50)
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",")]
+            try:
+                return [int(part) for part in parts if part]
+            except ValueError:
+                raise ValueError(
+                    f"must be Telegram user ids separated by commas (got {value!r})"
+                ) from None
+        if isinstance(value, int):
+            return [value]
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -148,6 +175,17 @@ class Settings(BaseSettings):
         """The broker URL the queue uses, or None for the in-process broker."""
         return self.broker_url or self.redis_url
 
+    def button_key(self) -> bytes:
+        """The key that signs button tokens."""
+        import hashlib
+
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.telegram_bot_token is not None:
+            seed = self.telegram_bot_token.get_secret_value()
+            return hashlib.sha256(f"lifeorg buttons:{seed}".encode()).digest()
+        return _local_key(self.data_dir)
+
     @property
     def llm_configured(self) -> bool:
         """Whether a model is configured (otherwise the offline path does everything)."""
@@ -157,6 +195,18 @@ class Settings(BaseSettings):
     def default_time(self) -> dt.time:
         """The default reminder time as a time of day."""
         return dt.time.fromisoformat(self.default_reminder_time)
+
+
+def _local_key(data_dir: Path) -> bytes:
+    """A random key kept in the data directory, for setups without a bot token (the chat)."""
+    import secrets
+
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return bytes.fromhex(path.read_text().strip())
 
 
 def _redact(url: str) -> str:

@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import peewee
@@ -21,6 +21,7 @@ from lifeorg.config import Settings
 
 if TYPE_CHECKING:
     from lifeorg.llm import LLMClient
+    from lifeorg.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,32 @@ class Runtime:
         from lifeorg.llm import LLMClient
 
         return LLMClient(self.settings)
+
+    @functools.cached_property
+    def messenger(self) -> Any:
+        """Who delivers replies: Telegram's Bot API (the chat replaces it with the terminal)."""
+        from lifeorg.telegram import TelegramClient
+
+        token = self.settings.telegram_bot_token
+        if token is None:
+            raise RuntimeError("TELEGRAM_BOT_TOKEN is not set, so there is no way to reply")
+        return TelegramClient(token.get_secret_value(), self.settings.telegram_api_url)
+
+    @functools.cached_property
+    def pacer(self) -> Pacer:
+        """Telegram's rate limits, counted in Redis when there is one, else in this process."""
+        from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+        from lifeorg.pacing import Pacer
+
+        client = getattr(self.broker, "client", None)
+        if client is not None:
+            backend = RedisBackend(client=client)
+        elif self.settings.redis_url:
+            backend = RedisBackend(url=self.settings.redis_url)
+        else:
+            backend = StubBackend()
+        return Pacer(backend, self.settings.queue_namespace)
 
     @property
     def in_process(self) -> bool:

@@ -6,8 +6,10 @@ A service that cannot be found or started skips its tests on a laptop and fails 
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -171,3 +173,56 @@ def settle(broker: dramatiq.Broker, worker: dramatiq.Worker) -> Callable[[], Non
 def lifeorg_command(*args: str) -> list[str]:
     """The command line that runs ``lifeorg`` from this checkout."""
     return [sys.executable, "-m", "lifeorg.cli", *args]
+
+
+class RecordingMessenger:
+    """Stands in for Telegram: keeps what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.answers: list[tuple[str, str | None]] = []
+        self._ids = itertools.count(5000)
+        self._lock = threading.Lock()
+
+    def send_message(self, chat_id, text, buttons=None, reply_to=None):
+        with self._lock:
+            message_id = next(self._ids)
+            self.sent.append(
+                {
+                    "chat": chat_id,
+                    "text": text,
+                    "buttons": buttons or [],
+                    "id": message_id,
+                    "edit": False,
+                }
+            )
+        return message_id
+
+    def edit_message_text(self, chat_id, message_id, text, buttons=None):
+        with self._lock:
+            self.sent.append(
+                {
+                    "chat": chat_id,
+                    "text": text,
+                    "buttons": buttons or [],
+                    "id": message_id,
+                    "edit": True,
+                }
+            )
+
+    def answer_callback(self, callback_id, text=None):
+        with self._lock:
+            self.answers.append((callback_id, text))
+
+    def to(self, chat_id: int) -> list[dict]:
+        return [m for m in self.sent if m["chat"] == chat_id]
+
+
+@pytest.fixture(autouse=True)
+def messenger(monkeypatch) -> RecordingMessenger:
+    """Replies go to a recorder unless a test points the runtime at a (fake) Telegram."""
+    from lifeorg import runtime
+
+    recorder = RecordingMessenger()
+    monkeypatch.setitem(runtime.current().__dict__, "messenger", recorder)  # cached_property
+    return recorder

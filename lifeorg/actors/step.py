@@ -21,7 +21,7 @@ import dramatiq
 from dramatiq.middleware import Interrupt
 
 from lifeorg import ledger
-from lifeorg.errors import LLMRateLimited, PermanentStepError
+from lifeorg.errors import PermanentStepError
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
@@ -100,9 +100,10 @@ def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
                 "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
             )
             return
-        if isinstance(exc, LLMRateLimited) and exc.retry_after_s:
-            # The provider said when to come back; Dramatiq's backoff would guess.
-            raise dramatiq.Retry(delay=int(exc.retry_after_s * 1000)) from exc
+        retry_after_s = getattr(exc, "retry_after_s", None)
+        if retry_after_s:
+            # The service said when to come back (a 429's Retry-After); backoff would guess.
+            raise dramatiq.Retry(delay=int(retry_after_s * 1000)) from exc
         raise
 
 

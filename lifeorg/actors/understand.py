@@ -17,9 +17,10 @@ from lifeorg.errors import LLMError, LLMUnavailable, PermanentStepError
 from lifeorg.models import Job, Memory, Task
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import TaskState
-from lifeorg.pipeline import answer, match
+from lifeorg.pipeline import answer, match, route
 from lifeorg.pipeline import search as search_index
 from lifeorg.pipeline.classify import classify as classify_text
+from lifeorg.pipeline.question import search_words
 
 # Steps that may wait on a model get the model's timeout and some room for the rest.
 MODEL_STEP_TIME_LIMIT_S = 90
@@ -52,7 +53,9 @@ def classify(job: Job) -> dict[str, Any]:
         job=job,
         last_attempt=_last_attempt(job),
     )
-    return result.to_json()
+    outcome = result.to_json()
+    outcome["filed_as"] = route.file_memory(memory, outcome)
+    return outcome
 
 
 @step("match_task", time_limit_s=MODEL_STEP_TIME_LIMIT_S)
@@ -76,23 +79,22 @@ def match_task(job: Job) -> dict[str, Any]:
                 raise
         except LLMError:
             pass  # the user chooses among the candidates instead
-    return {
-        "candidates": [asdict(c) for c in candidates],
-        "chosen": chosen,
-        "source": source,
-    }
+    result = {"candidates": [asdict(c) for c in candidates], "chosen": chosen, "source": source}
+    route.ask_about_match(memory, result)
+    return result
 
 
 @step("search", time_limit_s=MODEL_STEP_TIME_LIMIT_S)
 def search(job: Job) -> dict[str, Any]:
     """Search the owner's memories and events; with a model, answer citing the memories."""
     memory = _memory(job)
-    query = job.payload.get("query") or memory.content
+    query = search_words(job.payload.get("query") or memory.content)
     hits = search_index.search(memory.owner_id, query, limit=SEARCH_LIMIT)
     result: dict[str, Any] = {"hits": [asdict(h) for h in hits], "answer": None, "cited": []}
     llm = runtime.current().llm
     memory_ids = [h.id for h in hits if h.kind == "memory" and h.id != memory.id]
     if not memory_ids or not llm.available():
+        route.answer_search(memory, result)
         return result
     shown = (
         Memory.select(Memory.id, Memory.content)
@@ -107,9 +109,10 @@ def search(job: Job) -> dict[str, Any]:
     except LLMUnavailable:
         if not _last_attempt(job):
             raise
-        return result
+        reply = None
     except LLMError:
-        return result  # the hits alone are the answer
+        reply = None  # the hits alone are the answer
     if reply is not None:
         result.update(answer=reply.text, cited=reply.cited)
+    route.answer_search(memory, result)
     return result

@@ -2,6 +2,7 @@
 
 from lifeorg.models.audit import AuditEntry
 from lifeorg.models.backup import Backup
+from lifeorg.models.conversation import ButtonPress, RefusedUser
 from lifeorg.models.event import Event
 from lifeorg.models.inbound import ProcessedEmail, ProcessedUpdate
 from lifeorg.models.job import Job
@@ -27,6 +28,8 @@ ALL_MODELS = [
     ProcessedEmail,
     OutboxMessage,
     Backup,
+    ButtonPress,
+    RefusedUser,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -32,11 +32,19 @@ class Memory(TimestampedModel):
     source_message_id = peewee.BigIntegerField(null=True)
     # Who or what a forwarded message came from, as Telegram described it.
     forward_origin = JSONField(null=True)
+    # Telegram's id for an album: every photo of one album files into one memory.
+    media_group_id = peewee.CharField(max_length=64, null=True)
     # What an image shows, including any text visible in it, as the vision model read it.
     description = peewee.TextField(null=True)
 
     class Meta:
-        indexes = ((("owner", "created_at"), False),)
+        indexes = (
+            (("owner", "created_at"), False),
+            # Unique: two photos of one album handled at once still make one memory (NULLs
+            # never collide, so memories that are not albums are unaffected).
+            (("owner", "media_group_id"), True),
+            (("source_chat_id", "source_message_id"), False),
+        )
 
 
 class MemoryTag(BaseModel):

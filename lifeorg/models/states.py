@@ -64,7 +64,8 @@ class ReminderState(StrEnum):
 
 # scheduled/snoozed -> fired when sent on time, -> missed when found late (then sent once,
 # marked late, -> fired). A fired recurring reminder is scheduled again; a fired one can be
-# snoozed. cancelled -> scheduled is undo of a cancellation.
+# snoozed. cancelled -> scheduled is undo of a cancellation; a new time given to a snoozed or
+# missed reminder schedules it again.
 REMINDER_TRANSITIONS = _table(
     {
         ReminderState.SCHEDULED: {
@@ -72,8 +73,17 @@ REMINDER_TRANSITIONS = _table(
             ReminderState.MISSED,
             ReminderState.CANCELLED,
         },
-        ReminderState.SNOOZED: {ReminderState.FIRED, ReminderState.MISSED, ReminderState.CANCELLED},
-        ReminderState.MISSED: {ReminderState.FIRED, ReminderState.CANCELLED},
+        ReminderState.SNOOZED: {
+            ReminderState.FIRED,
+            ReminderState.MISSED,
+            ReminderState.CANCELLED,
+            ReminderState.SCHEDULED,
+        },
+        ReminderState.MISSED: {
+            ReminderState.FIRED,
+            ReminderState.CANCELLED,
+            ReminderState.SCHEDULED,
+        },
         ReminderState.FIRED: {
             ReminderState.SCHEDULED,
             ReminderState.SNOOZED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from lifeorg.models.base import TimestampedModel
+from lifeorg.models.base import InstantField, JSONField, TimestampedModel
 
 
 class User(TimestampedModel):
@@ -23,6 +23,11 @@ class User(TimestampedModel):
     quiet_end = peewee.CharField(max_length=5, null=True)
     # False once the user blocked the bot (Telegram answered 403).
     active = peewee.BooleanField(default=True, index=True)
+    # Set once the user has chosen a time zone during /start.
+    onboarded_at = InstantField(null=True)
+    # A question the bot asked and the user's next message answers, e.g.
+    # {"kind": "reminder_time", "id": 5}; null when nothing is pending.
+    awaiting = JSONField(null=True)
 
     class Meta:
         table_name = "users"  # "user" is reserved in PostgreSQL

@@ -1,0 +1,365 @@
+"""What the buttons do, and answers to the questions the bot asked ("when?").
+
+Every press is verified (signed for this user, unused) and checked against the entity's
+owner before anything changes; a rejected press changes nothing and says why. Each change
+is audited with how to undo it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from lifeorg import runtime
+from lifeorg.models import Event, Memory, Reminder, Task, User
+from lifeorg.models.audit import record
+from lifeorg.models.base import utcnow
+from lifeorg.models.states import (
+    AuditAction,
+    AuditActor,
+    MemoryStatus,
+    ReminderState,
+    TaskState,
+)
+from lifeorg.pipeline import buttons, replies, route, search
+from lifeorg.pipeline.formatting import escape
+from lifeorg.pipeline.outbox import answer_callback, edit, say
+from lifeorg.pipeline.parse import parse_message
+
+# The quick answers to "when should I remind you?": hours from now, or a local time.
+SOON_HOUR = dt.timedelta(hours=1)
+EVENING = dt.time(19, 0)
+
+
+def press(user: User, callback: dict[str, Any], update_id: int) -> str:
+    """Handle a button press: verify it, act, redraw the message, acknowledge."""
+    callback_id = str(callback.get("id", update_id))
+    message = callback.get("message") or {}
+    message_id = message.get("message_id")
+    key = f"press:{update_id}"
+    try:
+        pressed = buttons.verify(
+            runtime.current().settings.button_key(), user, callback.get("data")
+        )
+        handler = _HANDLERS.get(pressed.action)
+        if handler is None:
+            raise buttons.ButtonRejected("That button does nothing any more.")
+        buttons.use(pressed, user)
+        notice, redraw = handler(user, pressed.entity_id)
+    except buttons.ButtonRejected as rejected:
+        answer_callback(user, callback_id, str(rejected), key=f"{key}:answer")
+        return f"press rejected: {rejected}"
+    answer_callback(user, callback_id, notice, key=f"{key}:answer")
+    if redraw is not None and message_id is not None:
+        text, new_buttons = redraw
+        edit(user, message_id, text, key=f"{key}:edit", buttons=new_buttons)
+    return f"pressed {pressed.action} {pressed.entity_id}"
+
+
+Redraw = tuple[str, Any] | None
+Handler = Callable[[User, int], tuple[str, Redraw]]
+
+
+def _owned(model: Any, user: User, entity_id: int) -> Any:
+    """The user's own row, or a rejection: another user's id does nothing."""
+    row = model.get_or_none((model.id == entity_id) & (model.owner == user))
+    if row is None:
+        raise buttons.ButtonRejected("That is gone, or not yours.")
+    return row
+
+
+def _audit(row: Any, action: AuditAction, undo: dict[str, Any], **detail: Any) -> None:
+    record(row, action, AuditActor.USER, {**detail, "undo": undo})
+
+
+def _pin(user: User, memory_id: int) -> tuple[str, Redraw]:
+    memory = _owned(Memory, user, memory_id)
+    memory.pinned = not memory.pinned
+    memory.save()
+    _audit(
+        memory,
+        AuditAction.UPDATED,
+        {
+            "op": "update",
+            "model": "memory",
+            "id": memory.id,
+            "values": {"pinned": not memory.pinned},
+        },
+    )
+    return ("Pinned." if memory.pinned else "Unpinned."), replies.note(memory, user)
+
+
+def _delete_memory(user: User, memory_id: int) -> tuple[str, Redraw]:
+    memory = _owned(Memory, user, memory_id)
+    snapshot = memory.__data__.copy()
+    memory.delete_instance()
+    record(
+        memory,
+        AuditAction.DELETED,
+        AuditActor.USER,
+        {"undo": {"op": "restore", "model": "memory", "values": _jsonable(snapshot)}},
+        owner_id=user.id,
+    )
+    return "Deleted.", ("🗑 Deleted.", None)
+
+
+def _make_task(user: User, memory_id: int) -> tuple[str, Redraw]:
+    memory = _owned(Memory, user, memory_id)
+    item = route.create_task(user, memory, memory.content, None, None)
+    return "Task created.", replies.task(item, user)
+
+
+def _remind_me(user: User, memory_id: int) -> tuple[str, Redraw]:
+    memory = _owned(Memory, user, memory_id)
+    user.awaiting = {"kind": "reminder", "memory": memory.id, "text": memory.content}
+    user.save()
+    return "When?", replies.ask_when(memory, user, memory.content[:80])
+
+
+def _task_done(user: User, task_id: int) -> tuple[str, Redraw]:
+    item = _owned(Task, user, task_id)
+    if item.state == TaskState.DONE:
+        return "Already done.", replies.task(item, user)
+    item.transition(TaskState.DONE, completed_at=utcnow())
+    _audit(
+        item,
+        AuditAction.UPDATED,
+        {
+            "op": "update",
+            "model": "task",
+            "id": item.id,
+            "values": {"state": "NOT_DONE", "completed_at": None},
+        },
+        state="DONE",
+    )
+    return "Done! ✅", replies.task(item, user)
+
+
+def _task_due(user: User, task_id: int) -> tuple[str, Redraw]:
+    item = _owned(Task, user, task_id)
+    user.awaiting = {"kind": "task_due", "id": item.id}
+    user.save()
+    return "Send the new due date", (
+        f"📆 When is “{escape(item.description)}” due? Send a date or time.",
+        None,
+    )
+
+
+def _task_delete(user: User, task_id: int) -> tuple[str, Redraw]:
+    item = _owned(Task, user, task_id)
+    snapshot = item.__data__.copy()
+    item.delete_instance()
+    record(
+        item,
+        AuditAction.DELETED,
+        AuditActor.USER,
+        {"undo": {"op": "restore", "model": "task", "values": _jsonable(snapshot)}},
+        owner_id=user.id,
+    )
+    return "Deleted.", ("🗑 Task deleted.", None)
+
+
+def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
+    item = _owned(Reminder, user, reminder_id)
+    if item.state != ReminderState.CANCELLED:
+        previous = str(item.state)
+        item.transition(ReminderState.CANCELLED)
+        _audit(
+            item,
+            AuditAction.UPDATED,
+            {"op": "update", "model": "reminder", "id": item.id, "values": {"state": previous}},
+            state="cancelled",
+        )
+    return "Cancelled.", replies.reminder(item, user)
+
+
+def _reminder_time(user: User, reminder_id: int) -> tuple[str, Redraw]:
+    item = _owned(Reminder, user, reminder_id)
+    user.awaiting = {"kind": "reminder_time", "id": item.id}
+    user.save()
+    return "Send the new time", (
+        f"⏰ When should I remind you about “{escape(item.text)}”? Send a time.",
+        None,
+    )
+
+
+def _event_delete(user: User, event_id: int) -> tuple[str, Redraw]:
+    item = _owned(Event, user, event_id)
+    snapshot = item.__data__.copy()
+    item.delete_instance()
+    record(
+        item,
+        AuditAction.DELETED,
+        AuditActor.USER,
+        {"undo": {"op": "restore", "model": "event", "values": _jsonable(snapshot)}},
+        owner_id=user.id,
+    )
+    return "Deleted.", ("🗑 Event deleted.", None)
+
+
+def _event_time(user: User, event_id: int) -> tuple[str, Redraw]:
+    item = _owned(Event, user, event_id)
+    user.awaiting = {"kind": "event_time", "id": item.id}
+    user.save()
+    return "Send the new time", (
+        f"📅 When is “{escape(item.description)}”? Send a date and time.",
+        None,
+    )
+
+
+def _match_yes(user: User, task_id: int) -> tuple[str, Redraw]:
+    notice, redraw = _task_done(user, task_id)
+    return notice, redraw
+
+
+def _match_no(user: User, memory_id: int) -> tuple[str, Redraw]:
+    memory = _owned(Memory, user, memory_id)
+    return "Kept as a note.", replies.note(memory, user)
+
+
+def _decide(intent: str) -> Handler:
+    def decide(user: User, memory_id: int) -> tuple[str, Redraw]:
+        memory = _owned(Memory, user, memory_id)
+        if memory.status != MemoryStatus.PENDING:
+            raise buttons.ButtonRejected("That was decided already.")
+        parsed = _parse(user, memory.content)
+        when = parsed.when.isoformat() if parsed.when else None
+        text = parsed.text or memory.content
+        route.file_memory(
+            memory,
+            {
+                "intent": intent,
+                "when": when,
+                "text": text,
+                "recurrence": parsed.recurrence,
+                "all_day": parsed.all_day,
+                "decided": True,
+            },
+        )
+        return "OK.", ("👍 Filed.", None)
+
+    return decide
+
+
+def _soon(choice: str) -> Handler:
+    def soon(user: User, memory_id: int) -> tuple[str, Redraw]:
+        memory = _owned(Memory, user, memory_id)
+        when = _quick_time(user, choice)
+        text = (
+            (user.awaiting or {}).get("text")
+            if (user.awaiting or {}).get("memory") == memory.id
+            else None
+        )
+        item = route.create_reminder(user, memory, text or memory.content, when, None)
+        user.awaiting = None
+        user.save()
+        return "Reminder set.", replies.reminder(item, user)
+
+    return soon
+
+
+def _quick_time(user: User, choice: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(user.timezone)
+    now = utcnow().astimezone(zone)
+    if choice == replies.SOON_HOUR:
+        return (now + SOON_HOUR).replace(second=0, microsecond=0)
+    if choice == replies.SOON_EVENING:
+        day = now.date() if now.time() < EVENING else now.date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, EVENING, zone)
+    default = dt.time.fromisoformat(user.default_time)
+    return dt.datetime.combine(now.date() + dt.timedelta(days=1), default, zone)
+
+
+_HANDLERS: dict[str, Handler] = {
+    replies.PIN: _pin,
+    replies.DELETE_MEMORY: _delete_memory,
+    replies.MAKE_TASK: _make_task,
+    replies.REMIND_ME: _remind_me,
+    replies.TASK_DONE: _task_done,
+    replies.TASK_DUE: _task_due,
+    replies.TASK_DELETE: _task_delete,
+    replies.REMINDER_CANCEL: _reminder_cancel,
+    replies.REMINDER_TIME: _reminder_time,
+    replies.EVENT_DELETE: _event_delete,
+    replies.EVENT_TIME: _event_time,
+    replies.MATCH_YES: _match_yes,
+    replies.MATCH_NO: _match_no,
+    replies.AS_NOTE: _decide("note"),
+    replies.AS_TASK: _decide("task"),
+    replies.AS_REMINDER: _decide("reminder"),
+    replies.SOON_HOUR: _soon(replies.SOON_HOUR),
+    replies.SOON_EVENING: _soon(replies.SOON_EVENING),
+    replies.SOON_TOMORROW: _soon(replies.SOON_TOMORROW),
+}
+
+
+def _parse(user: User, text: str):
+    return parse_message(text, utcnow(), user.timezone, dt.time.fromisoformat(user.default_time))
+
+
+def answer(user: User, text: str, message: dict[str, Any]) -> bool:
+    """Treat ``text`` as the answer to the bot's pending question; False if it is not one."""
+    awaiting = user.awaiting or {}
+    parsed = _parse(user, text)
+    user.awaiting = None
+    user.save()
+    if parsed.when is None:
+        return False  # not a time: file the message as usual and drop the question
+    key = f"reply:answer:{message.get('message_id')}:{message.get('chat', {}).get('id')}"
+    reply_to = message.get("message_id")
+    kind = awaiting.get("kind")
+    if kind == "reminder":
+        memory = Memory.get_or_none((Memory.id == awaiting.get("memory")) & (Memory.owner == user))
+        item = route.create_reminder(
+            user, memory, awaiting.get("text") or parsed.text, parsed.when, parsed.recurrence
+        )
+        say(user, *replies.reminder(item, user), key=key, reply_to=reply_to)
+        return True
+    model, field = {
+        "reminder_time": (Reminder, "fire_at"),
+        "task_due": (Task, "due_at"),
+        "event_time": (Event, "starts_at"),
+    }.get(kind, (None, None))
+    row = (
+        model.get_or_none((model.id == awaiting.get("id")) & (model.owner == user))
+        if model
+        else None
+    )
+    if row is None:
+        return False
+    before = getattr(row, field)
+    setattr(row, field, parsed.when)
+    if model is Reminder and row.state != ReminderState.SCHEDULED:
+        row.state = ReminderState.SCHEDULED
+    if model is Event:
+        row.all_day_date = None
+    row.save()
+    if model is Event:
+        search.index_event(row)
+    _audit(
+        row,
+        AuditAction.UPDATED,
+        {
+            "op": "update",
+            "model": row._meta.table_name,
+            "id": row.id,
+            "values": {field: before.isoformat() if before else None},
+        },
+    )
+    drawn = {Reminder: replies.reminder, Task: replies.task, Event: replies.event}[model](row, user)
+    say(user, *drawn, key=key, reply_to=reply_to)
+    return True
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """A row's values as JSON: instants as ISO text, enums as their value."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, dt.datetime | dt.date):
+            out[name] = value.isoformat()
+        else:
+            out[name] = str(value) if hasattr(value, "value") else value
+    return out
