@@ -7,7 +7,8 @@ LifeorgError
 ├── BrokerError            the queue broker cannot be built or reached
 ├── InvalidTransition      a status change that the entity's transition table forbids
 ├── StepError              a pipeline step failed
-│   └── PermanentStepError the step can never succeed with this input; not retried
+│   ├── PermanentStepError the step can never succeed with this input; not retried
+│   └── StepDeferred       the step cannot run yet (a rate limit); later, at no attempt's cost
 └── LLMError               a model call did not give a usable answer
     ├── LLMNotConfigured   no model is configured (the offline path applies)
     ├── CircuitOpen        recent calls kept failing; the offline path applies for a while
@@ -57,6 +58,15 @@ class StepError(LifeorgError):
 
 class PermanentStepError(StepError):
     """A pipeline step failed in a way no retry can fix; the job is marked failed."""
+
+
+class StepDeferred(StepError):
+    """The step cannot run yet; it runs again after ``retry_after_s`` without spending an
+    attempt of its retry budget."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class LLMError(LifeorgError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+import peewee
 
 from lifeorg.models import Job
 from lifeorg.models.audit import record
@@ -50,10 +51,12 @@ def queue_for(kind: str) -> str:
 
 
 @contextlib.contextmanager
-def unit_of_work() -> Iterator[None]:
+def unit_of_work(*, write: bool = False) -> Iterator[None]:
     """A transaction whose submitted jobs are dispatched only once it has committed.
 
-    Nested, it is a savepoint: rolling it back forgets the jobs submitted inside it.
+    Nested, it is a savepoint: rolling it back forgets the jobs submitted inside it. With
+    ``write`` (a step's writes), SQLite takes its write lock at the start, so the
+    transaction never has to upgrade a read snapshot that another commit made stale.
     """
     depth = getattr(_local, "depth", 0)
     if depth == 0:
@@ -61,7 +64,7 @@ def unit_of_work() -> Iterator[None]:
     mark = len(_local.pending)
     _local.depth = depth + 1
     try:
-        with db.atomic():
+        with _transaction(write and depth == 0):
             yield
     except BaseException:
         del _local.pending[mark:]
@@ -72,6 +75,12 @@ def unit_of_work() -> Iterator[None]:
         pending, _local.pending = _local.pending, []
         for job in pending:
             dispatch(job)
+
+
+def _transaction(immediate: bool) -> Any:
+    if immediate and isinstance(db.obj, peewee.SqliteDatabase) and not db.in_transaction():
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 def submit(
@@ -119,6 +128,9 @@ def dispatch(job: Job, broker: dramatiq.Broker | None = None) -> bool:
         options={},
     )
     try:
+        # A process that only submits work declares no actors, so no queues either.
+        if message.queue_name not in broker.get_declared_queues():
+            broker.declare_queue(message.queue_name)
         broker.enqueue(message)
     except Exception as exc:
         log.warning("job %s (%s) not sent, the sweeper will resend it: %s", job.id, job.kind, exc)

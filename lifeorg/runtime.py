@@ -56,19 +56,16 @@ class Runtime:
 
     @functools.cached_property
     def pacer(self) -> Pacer:
-        """Telegram's rate limits, counted in Redis when there is one, else in this process."""
-        from dramatiq.rate_limits.backends import RedisBackend, StubBackend
-
-        from lifeorg.pacing import Pacer
+        """Telegram's rate limits, kept in Redis when there is one, else in this process."""
+        from lifeorg.pacing import LocalStore, Pacer, RedisStore
 
         client = getattr(self.broker, "client", None)
-        if client is not None:
-            backend = RedisBackend(client=client)
-        elif self.settings.redis_url:
-            backend = RedisBackend(url=self.settings.redis_url)
-        else:
-            backend = StubBackend()
-        return Pacer(backend, self.settings.queue_namespace)
+        if client is None and self.settings.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(self.settings.redis_url)
+        store = RedisStore(client) if client is not None else LocalStore()
+        return Pacer(store, self.settings.queue_namespace)
 
     @property
     def in_process(self) -> bool:
@@ -98,8 +95,12 @@ class Runtime:
         self.database.close_all()
 
 
-def start(settings: Settings, *, migrate: bool = False) -> Runtime:
-    """Open the database, set up the broker and declare the actors; once per process."""
+def start(settings: Settings, *, migrate: bool = False, actors: bool = True) -> Runtime:
+    """Open the database, set up the broker and declare the actors; once per process.
+
+    ``actors=False`` is for processes that only submit work (the bot, the webhook): they
+    never import the pipeline, its parser or the LLM client.
+    """
     if _current is not None:
         raise RuntimeError("lifeorg.runtime.start() was already called in this process")
     from lifeorg.broker import setup_broker
@@ -110,7 +111,8 @@ def start(settings: Settings, *, migrate: bool = False) -> Runtime:
     )
     database = open_database(settings, migrate=migrate)
     broker = setup_broker(settings)
-    import lifeorg.actors  # noqa: F401  (declares every actor on the broker)
+    if actors:
+        import lifeorg.actors  # noqa: F401  (declares every actor on the broker)
 
     return register(Runtime(settings, database, broker))
 

@@ -100,7 +100,9 @@ class TelegramClient:
         self, chat_id: int, text: str, buttons: Buttons | None = None, reply_to: int | None = None
     ) -> int:
         """Send HTML text; returns the new message's id."""
-        reply = json.dumps({"message_id": reply_to, "allow_sending_without_reply": True})
+        from telebot.types import LinkPreviewOptions, ReplyParameters
+
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         message = self._call(
             "send_message",
             chat_id,
@@ -108,8 +110,8 @@ class TelegramClient:
             reply_markup=keyboard(buttons),
             parse_mode="HTML",
             timeout=REQUEST_TIMEOUT_S,
-            reply_parameters=reply if reply_to else None,
-            link_preview_options=json.dumps({"is_disabled": True}),
+            reply_parameters=reply,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         return int(message["message_id"])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from lifeorg import runtime
 from lifeorg.actors.step import step
-from lifeorg.errors import StepError
+from lifeorg.errors import StepDeferred
 from lifeorg.models import Job, OutboxMessage, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import utcnow
@@ -14,50 +14,54 @@ from lifeorg.models.states import AuditAction, AuditActor, OutboxStatus
 from lifeorg.pipeline import outbox
 from lifeorg.telegram import TelegramBadRequest, TelegramForbidden
 
-# How long a send waits for a turn under the rate limits before it is retried later.
+# How long a send waits for a turn under the rate limits before it is deferred.
 TURN_WAIT_S = 5.0
+# When a deferred send tries again.
+DEFER_S = 1.0
 
 
-class NoTurnYet(StepError):
-    """The rate limits gave no turn in time; retry shortly."""
-
-    retry_after_s = 1.0
-
-
-@step("notify", time_limit_s=60)
-def notify(job: Job) -> dict[str, Any]:
-    """Send the outbox row once; a blocked bot deactivates the user, nothing is retried."""
+def send(job: Job) -> dict[str, Any]:
+    """Deliver the row (outside any transaction: it waits on the limits and the network)."""
     row = OutboxMessage.get_or_none(OutboxMessage.id == job.payload["outbox_id"])
     if row is None or row.status != OutboxStatus.PENDING:
         return {"skipped": "already sent or gone"}
     user = User.get_or_none(User.id == row.owner_id)
     if user is not None and not user.active:
-        row.transition(OutboxStatus.FAILED, last_error="the user has blocked the bot")
-        return {"skipped": "user inactive"}
+        return {"failed": "the user has blocked the bot"}
     rt = runtime.current()
     if row.method != outbox.ANSWER_CALLBACK and not rt.pacer.wait_turn(row.chat_id, TURN_WAIT_S):
-        raise NoTurnYet(f"no sending turn for chat {row.chat_id} yet")
+        raise StepDeferred(f"no sending turn for chat {row.chat_id} yet", DEFER_S)
     try:
-        message_id = _deliver(rt.messenger, row)
+        return {"message_id": _deliver(rt.messenger, row)}
     except TelegramForbidden as exc:
-        if user is not None:
+        return {"failed": str(exc), "blocked": True}
+    except TelegramBadRequest as exc:
+        # Retrying the same request gets the same answer; keep the reason for the operator.
+        return {"failed": str(exc)}
+
+
+@step("notify", time_limit_s=60, prepare=send)
+def notify(job: Job, sent: dict[str, Any]) -> dict[str, Any]:
+    """Record the send once; a blocked bot deactivates the user, and nothing is retried."""
+    row = OutboxMessage.get_or_none(OutboxMessage.id == job.payload["outbox_id"])
+    if row is None or row.status != OutboxStatus.PENDING or "skipped" in sent:
+        return sent
+    if "failed" in sent:
+        if sent.get("blocked"):
+            user = User.get_by_id(row.owner_id)
             user.active = False
             user.save()
             record(user, AuditAction.UPDATED, AuditActor.SYSTEM, {"active": False, "why": "403"})
-        row.transition(OutboxStatus.FAILED, last_error=str(exc))
-        return {"failed": "blocked"}
-    except TelegramBadRequest as exc:
-        # Retrying the same request gets the same answer; keep the reason for the operator.
-        row.transition(OutboxStatus.FAILED, last_error=str(exc))
-        return {"failed": str(exc)}
+        row.transition(OutboxStatus.FAILED, last_error=sent["failed"])
+        return sent
     row.transition(
         OutboxStatus.SENT,
         sent_at=utcnow(),
-        telegram_message_id=message_id,
+        telegram_message_id=sent["message_id"],
         attempts=row.attempts + 1,
     )
     outbox.submit_next(row)
-    return {"message_id": message_id}
+    return sent
 
 
 def _deliver(messenger: Any, row: OutboxMessage) -> int | None:

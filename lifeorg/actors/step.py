@@ -4,6 +4,11 @@ The message carries a job id. The wrapper claims the job by compare-and-set (a d
 late message finds it taken or done and does nothing), runs the step function and marks the
 job completed in one transaction with the step's own writes, so a step's effects happen once.
 A failure is written to the ledger, which decides whether it is retried.
+
+A step that talks to the network (a model, Telegram) does so in its ``prepare`` function,
+outside any transaction; the step function then only writes. A transaction never waits on
+the network, and on SQLite it takes the write lock first (BEGIN IMMEDIATE): a transaction
+that read, waited, and then wrote after another thread's commit would fail outright.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import dramatiq
 from dramatiq.middleware import Interrupt
 
 from lifeorg import ledger
-from lifeorg.errors import PermanentStepError
+from lifeorg.errors import PermanentStepError, StepDeferred
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
@@ -37,8 +42,6 @@ DEFAULT_TIME_LIMIT_S = 60
 # Added to a step's time limit to make its lease; past it the worker is presumed dead.
 LEASE_GRACE = dt.timedelta(seconds=30)
 
-StepFunction = Callable[[Job], Any]
-
 
 def worker_name() -> str:
     """Who holds a lease: host, process and thread."""
@@ -46,16 +49,21 @@ def worker_name() -> str:
 
 
 def step(
-    kind: str, *, time_limit_s: int = DEFAULT_TIME_LIMIT_S, **actor_options: Any
-) -> Callable[[StepFunction], dramatiq.Actor]:
-    """Declare the ledger-backed actor ``kind`` running ``fn(job)``; its return is the result.
+    kind: str,
+    *,
+    time_limit_s: int = DEFAULT_TIME_LIMIT_S,
+    prepare: Callable[[Job], Any] | None = None,
+    **actor_options: Any,
+) -> Callable[[Callable[..., Any]], dramatiq.Actor]:
+    """Declare the ledger-backed actor ``kind``: ``fn(job)``, or ``fn(job, prepare(job))``.
 
-    The retry budget is the job row's ``max_attempts``, set by whoever submits the job.
+    ``fn``'s return is the job's result. The retry budget is the job row's ``max_attempts``,
+    set by whoever submits the job.
     """
 
-    def decorate(fn: StepFunction) -> dramatiq.Actor:
+    def decorate(fn: Callable[..., Any]) -> dramatiq.Actor:
         def run(job_id: int) -> None:
-            run_step(fn, job_id, time_limit_s=time_limit_s)
+            run_step(fn, job_id, time_limit_s=time_limit_s, prepare=prepare)
 
         run.__name__ = run.__qualname__ = kind
         run.__doc__ = fn.__doc__
@@ -75,7 +83,13 @@ def step(
     return decorate
 
 
-def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
+def run_step(
+    fn: Callable[..., Any],
+    job_id: int,
+    *,
+    time_limit_s: int,
+    prepare: Callable[[Job], Any] | None = None,
+) -> None:
     """Claim, run and settle one job; raises only to ask Dramatiq for a retry."""
     lease_until = utcnow() + dt.timedelta(seconds=time_limit_s) + LEASE_GRACE
     job = Job.claim(job_id, worker_name(), lease_until)
@@ -83,8 +97,9 @@ def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
         log.info("job %s not queued (done, taken or gone); message skipped", job_id)
         return
     try:
-        with ledger.unit_of_work():
-            result = fn(job)
+        prepared = prepare(job) if prepare is not None else None
+        with ledger.unit_of_work(write=True):
+            result = fn(job, prepared) if prepare is not None else fn(job)
             if not job.complete(result=result):
                 raise _LeaseLost
     except _LeaseLost:
@@ -92,6 +107,10 @@ def run_step(fn: StepFunction, job_id: int, *, time_limit_s: int) -> None:
     except PermanentStepError as exc:
         job.fail(f"{type(exc).__name__}: {exc}", retry_until=None)
         log.error("job %s (%s) failed for good: %s", job_id, job.kind, exc)
+    except StepDeferred as exc:
+        delay = dt.timedelta(seconds=exc.retry_after_s)
+        job.defer(str(exc), retry_until=utcnow() + delay + LEASE_GRACE)
+        raise dramatiq.Retry(delay=int(delay.total_seconds() * 1000)) from exc
     except (Exception, Interrupt) as exc:
         retry_until = utcnow() + dt.timedelta(milliseconds=MAX_BACKOFF_MS) + LEASE_GRACE
         job.fail(traceback.format_exc(), retry_until=retry_until)

@@ -39,9 +39,8 @@ def _last_attempt(job: Job) -> bool:
     return job.attempts >= job.max_attempts
 
 
-@step("classify", time_limit_s=MODEL_STEP_TIME_LIMIT_S)
-def classify(job: Job) -> dict[str, Any]:
-    """Decide the intent, text and moment of a memory's message."""
+def read_message(job: Job) -> dict[str, Any]:
+    """The parser's (and maybe the model's) reading of the memory's message."""
     memory = _memory(job)
     user = memory.owner
     result = classify_text(
@@ -53,14 +52,18 @@ def classify(job: Job) -> dict[str, Any]:
         job=job,
         last_attempt=_last_attempt(job),
     )
-    outcome = result.to_json()
-    outcome["filed_as"] = route.file_memory(memory, outcome)
-    return outcome
+    return result.to_json()
 
 
-@step("match_task", time_limit_s=MODEL_STEP_TIME_LIMIT_S)
-def match_task(job: Job) -> dict[str, Any]:
-    """Find the owner's open tasks that a "done" message may complete; never completes one."""
+@step("classify", time_limit_s=MODEL_STEP_TIME_LIMIT_S, prepare=read_message)
+def classify(job: Job, reading: dict[str, Any]) -> dict[str, Any]:
+    """File the memory by its intent and reply."""
+    reading["filed_as"] = route.file_memory(_memory(job), reading)
+    return reading
+
+
+def find_candidates(job: Job) -> dict[str, Any]:
+    """The owner's open tasks that a "done" message may complete, maybe with the model's pick."""
     memory = _memory(job)
     open_tasks = (
         Task.select(Task.id, Task.description)
@@ -79,14 +82,18 @@ def match_task(job: Job) -> dict[str, Any]:
                 raise
         except LLMError:
             pass  # the user chooses among the candidates instead
-    result = {"candidates": [asdict(c) for c in candidates], "chosen": chosen, "source": source}
-    route.ask_about_match(memory, result)
+    return {"candidates": [asdict(c) for c in candidates], "chosen": chosen, "source": source}
+
+
+@step("match_task", time_limit_s=MODEL_STEP_TIME_LIMIT_S, prepare=find_candidates)
+def match_task(job: Job, result: dict[str, Any]) -> dict[str, Any]:
+    """Ask which task was done; never completes one silently."""
+    route.ask_about_match(_memory(job), result)
     return result
 
 
-@step("search", time_limit_s=MODEL_STEP_TIME_LIMIT_S)
-def search(job: Job) -> dict[str, Any]:
-    """Search the owner's memories and events; with a model, answer citing the memories."""
+def find_answer(job: Job) -> dict[str, Any]:
+    """Search the owner's memories and events; with a model, an answer citing the memories."""
     memory = _memory(job)
     query = search_words(job.payload.get("query") or memory.content)
     hits = search_index.search(memory.owner_id, query, limit=SEARCH_LIMIT)
@@ -94,7 +101,6 @@ def search(job: Job) -> dict[str, Any]:
     llm = runtime.current().llm
     memory_ids = [h.id for h in hits if h.kind == "memory" and h.id != memory.id]
     if not memory_ids or not llm.available():
-        route.answer_search(memory, result)
         return result
     shown = (
         Memory.select(Memory.id, Memory.content)
@@ -114,5 +120,11 @@ def search(job: Job) -> dict[str, Any]:
         reply = None  # the hits alone are the answer
     if reply is not None:
         result.update(answer=reply.text, cited=reply.cited)
-    route.answer_search(memory, result)
+    return result
+
+
+@step("search", time_limit_s=MODEL_STEP_TIME_LIMIT_S, prepare=find_answer)
+def search(job: Job, result: dict[str, Any]) -> dict[str, Any]:
+    """Reply with the hits and the answer."""
+    route.answer_search(_memory(job), result)
     return result

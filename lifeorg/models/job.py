@@ -126,6 +126,16 @@ class Job(TimestampedModel):
             leased_by=None,
         )
 
+    def defer(self, reason: str, *, retry_until: dt.datetime) -> bool:
+        """Put this attempt back, not counted: the budget grows by the attempt it took."""
+        return self._settle(
+            JobStatus.QUEUED,
+            last_error=f"deferred: {reason}"[:MAX_ERROR_CHARS],
+            max_attempts=self.max_attempts + 1,
+            lease_until=retry_until,
+            leased_by=None,
+        )
+
     def _settle(self, target: JobStatus, **changes: Any) -> bool:
         """End this attempt, fenced by the attempt number it was claimed with.
 
