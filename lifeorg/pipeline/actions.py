@@ -296,6 +296,22 @@ _HANDLERS: dict[str, Handler] = {
 }
 
 
+Answer = Callable[[User, str, dict[str, Any]], bool]
+_ANSWERS: dict[str, Answer] = {}
+
+
+def register(action: str, handler: Handler) -> None:
+    """Add the handler of a button action defined by another module; raises on a clash."""
+    if _HANDLERS.setdefault(action, handler) is not handler:
+        raise ValueError(f"button action {action!r} is taken")
+
+
+def register_answer(kind: str, hook: Answer) -> None:
+    """Add the handler of answers to a question kind from another module; raises on a clash."""
+    if _ANSWERS.setdefault(kind, hook) is not hook:
+        raise ValueError(f"question kind {kind!r} is taken")
+
+
 def _parse(user: User, text: str):
     return parse_message(text, utcnow(), user.timezone, dt.time.fromisoformat(user.default_time))
 
@@ -303,6 +319,9 @@ def _parse(user: User, text: str):
 def answer(user: User, text: str, message: dict[str, Any]) -> bool:
     """Treat ``text`` as the answer to the bot's pending question; False if it is not one."""
     awaiting = user.awaiting or {}
+    hook = _ANSWERS.get(awaiting.get("kind"))
+    if hook is not None:
+        return hook(user, text, message)
     parsed = _parse(user, text)
     user.awaiting = None
     user.save()
