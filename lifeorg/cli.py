@@ -181,6 +181,46 @@ def cmd_jobs_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- bot, web, run ------------------------------------------------------------------------
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    """Run the Telegram bot: long polling, allowlist, enqueue (a Procfile process)."""
+    from lifeorg.bot.process import run_bot
+
+    run_bot(_settings())
+    return EXIT_OK
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the Telegram webhook on $PORT (a Procfile process), or register it and exit."""
+    from lifeorg.bot import process
+
+    if args.set_webhook:
+        print(f"webhook set to {process.set_webhook(_settings(), args.set_webhook)}")
+        return EXIT_OK
+    process.run_web(_settings())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run everything in one process: polling and the workers."""
+    from lifeorg.bot.process import run_all
+
+    run_all(_settings())
+    return EXIT_OK
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to the organiser in this terminal, standing in for Telegram (one process)."""
+    from lifeorg.bot.terminal import run_chat
+
+    return run_chat(_settings(), user_id=args.user_id)
+
+
 # --- doctor -------------------------------------------------------------------------------
 
 
@@ -294,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--failed", action="store_true", help="every failed job")
     requeue.add_argument("--kind", help="with --failed: only this kind")
     command("sweep", cmd_jobs_sweep, jobs_commands)
+
+    command("bot", cmd_bot)
+    web = command("web", cmd_web)
+    web.add_argument(
+        "--set-webhook", metavar="URL", help="register https://URL/telegram with Telegram and exit"
+    )
+    command("run", cmd_run)
+
+    chat = command("chat", cmd_chat)
+    chat.add_argument("--user-id", type=int, help="the Telegram user id to chat as (default: 1)")
 
     parse = command("parse", cmd_parse)
     parse.add_argument("text", nargs="?", help="the message; without it, one per line of stdin")

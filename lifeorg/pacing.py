@@ -102,3 +102,10 @@ class Pacer:
                     return False
                 time.sleep(min(wait, MAX_NAP_S))
         return True
+
+
+class Unlimited:
+    """No limits: for a messenger that is not Telegram (the terminal chat)."""
+
+    def wait_turn(self, chat_id: int, timeout_s: float) -> bool:
+        return True

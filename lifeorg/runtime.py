@@ -109,6 +109,11 @@ def start(settings: Settings, *, migrate: bool = False, actors: bool = True) -> 
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # urllib3 logs every request line at DEBUG, and a Bot API path contains the bot token:
+    # it never logs below INFO, whatever the level asked for.
+    logging.getLogger("urllib3.connectionpool").setLevel(
+        max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    )
     database = open_database(settings, migrate=migrate)
     broker = setup_broker(settings)
     if actors:

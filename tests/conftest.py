@@ -158,8 +158,15 @@ def worker(broker: dramatiq.Broker, database) -> Iterator[dramatiq.Worker]:
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=20)
     worker.start()
     yield worker
-    worker.stop()
-    broker.flush_all()
+    # A message still held by a stopping worker is never counted done, and every later
+    # settle() would wait for it: finish what is in flight first.
+    from lifeorg.runtime import settle as settle_all
+
+    try:
+        settle_all(broker, [worker], 30)
+    finally:
+        worker.stop()
+        broker.flush_all()
 
 
 @pytest.fixture
@@ -222,7 +229,10 @@ class RecordingMessenger:
 def messenger(monkeypatch) -> RecordingMessenger:
     """Replies go to a recorder unless a test points the runtime at a (fake) Telegram."""
     from lifeorg import runtime
+    from lifeorg.pacing import Unlimited
 
     recorder = RecordingMessenger()
-    monkeypatch.setitem(runtime.current().__dict__, "messenger", recorder)  # cached_property
+    # cached_properties, replaced in the instance's dict; a recorder has no rate limits
+    monkeypatch.setitem(runtime.current().__dict__, "messenger", recorder)
+    monkeypatch.setitem(runtime.current().__dict__, "pacer", Unlimited())
     return recorder

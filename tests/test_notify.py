@@ -7,6 +7,7 @@ import pytest
 from lifeorg import runtime
 from lifeorg.models import Job, OutboxMessage, User
 from lifeorg.models.states import JobStatus, OutboxStatus
+from lifeorg.pacing import LocalStore, Pacer
 from lifeorg.pipeline.outbox import say
 from lifeorg.telegram import TelegramClient
 from tests.fake_telegram import FakeTelegram
@@ -27,6 +28,7 @@ def telegram(fake, monkeypatch, messenger):
     """The runtime's messenger is our Telegram adapter, pointed at the fake."""
     client = TelegramClient(fake.token, api_url=fake.base_url)
     monkeypatch.setitem(runtime.current().__dict__, "messenger", client)
+    monkeypatch.setitem(runtime.current().__dict__, "pacer", Pacer(LocalStore()))
     return client
 
 
