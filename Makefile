@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: test lint format services clean
+.PHONY: chat test lint format services clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Life Organiser needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip </dev/null
+	$(PY) -m pip install --quiet -e '.[dev]' </dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -23,6 +23,10 @@ services: $(STAMP)
 	@pkgs="$$($(PY) -m tests.services missing)"; \
 	if [ -n "$$pkgs" ]; then echo "installing test servers: $$pkgs"; \
 		$(PY) -m pip install --quiet $$pkgs; fi
+
+# The main job: talk to the organiser in this terminal (SQLite under data/, queue in-process).
+chat: $(STAMP)
+	@$(VENV)/bin/lifeorg chat
 
 # pytest's exit status 5 means it collected no test: that is a failure, said plainly.
 test: $(STAMP) services
