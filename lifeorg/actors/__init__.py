@@ -7,6 +7,6 @@ from lifeorg.broker import configured_broker
 
 configured_broker()  # fail clearly here rather than bind actors to Dramatiq's default broker
 
-from lifeorg.actors import conversation, health, notify, understand  # noqa: E402
+from lifeorg.actors import conversation, health, notify, reminders, understand  # noqa: E402
 
-__all__ = ["conversation", "health", "notify", "understand"]
+__all__ = ["conversation", "health", "notify", "reminders", "understand"]

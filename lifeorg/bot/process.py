@@ -120,11 +120,15 @@ def run_all(settings: Settings) -> None:
     try:
         check_token(client)
         rt.start_workers()
-        # The scheduler (due reminders, mail polls, the ledger's sweep, backups, digests)
-        # starts here once it exists, on the same ``stop`` event as polling.
+        # Due reminders and the ledger's sweep; digests, mail polls and backups join them
+        # with the scheduler process.
+        from lifeorg.scheduler.ticker import Ticker
+
+        ticker = Ticker(settings)
+        ticker.start()
         stop = threading.Event()
         stop_on_signals(stop)
-        _watch(stop, start_polling(settings, client, stop))
+        _watch(stop, start_polling(settings, client, stop), shutdown=ticker.stop)
     finally:
         rt.stop()  # workers finish the step in hand; the ledger keeps what is still queued
 

@@ -27,6 +27,7 @@ from lifeorg.models import Job, Memory, OutboxMessage, ProcessedUpdate
 from lifeorg.models.states import OutboxStatus
 from lifeorg.pacing import Unlimited
 from lifeorg.pipeline import outbox
+from lifeorg.scheduler.ticker import Ticker
 
 # The terminal user is the owner of this machine; 1 is no real Telegram account.
 DEFAULT_USER_ID = 1
@@ -121,6 +122,11 @@ class TerminalMessenger:
         if text:  # Telegram shows nothing for an answer without text
             with self._lock:
                 self._pending.append(Shown("notice", text))
+
+    def has_shown(self) -> bool:
+        """Whether anything arrived since the last ``take_shown``."""
+        with self._lock:
+            return bool(self._pending)
 
     def take_shown(self) -> list[Shown]:
         """What arrived since the last call, in the order it was delivered."""
@@ -256,12 +262,18 @@ class TerminalChat:
                 f"(still working after {SETTLE_TIMEOUT_S:.0f} s; the rest of the replies "
                 f"will show after your next line; details in {LOG_FILE})"
             )
-        for shown in self.messenger.take_shown():
+        self.print_shown()
+
+    def print_shown(self) -> int:
+        """Print the replies that arrived since the last call; returns how many."""
+        shown_now = self.messenger.take_shown()
+        for shown in shown_now:
             text = clean_multiline(html_to_plain(shown.text))
             prefix = {"message": "", "edit": "(edited) ", "notice": "(notice) "}[shown.kind]
             self.print(prefix + text)
             if shown.buttons:
                 self.print(button_line(shown.buttons))
+        return len(shown_now)
 
     def print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -342,8 +354,10 @@ def run_chat(settings: Settings, user_id: int | None = None) -> int:
     rt.__dict__["messenger"] = messenger  # both are functools.cached_property
     rt.__dict__["pacer"] = Unlimited()
     rt.start_workers()
-    # TODO(scheduler): start the scheduler here (due reminders, digests, sweeps), in this
-    # process; its notifications will reach the terminal through the same messenger.
+    # Due reminders (and the ledger's sweep) in this process: they reach the terminal through
+    # the same messenger, printed with the next reply or while the chat waits for input.
+    ticker = Ticker(settings)
+    ticker.start()
     chat = TerminalChat(rt, messenger, user_id, sys.stdout)
     try:
         if sys.stdin.isatty():
@@ -354,8 +368,13 @@ def run_chat(settings: Settings, user_id: int | None = None) -> int:
                     break
             chat.show_replies()  # whatever is still on its way
     finally:
+        ticker.stop()
         rt.stop()
     return 0
+
+
+# How often the interactive chat looks for replies nobody asked for (reminders going off).
+UNPROMPTED_POLL_S = 0.5
 
 
 def _interactive(chat: TerminalChat, settings: Settings) -> None:
@@ -366,8 +385,27 @@ def _interactive(chat: TerminalChat, settings: Settings) -> None:
         f"Life Organiser, as user {chat.user_id}, data in {settings.data_dir}/. Type anything; "
         f"!Label presses a button; /help; {QUIT} or Ctrl-D leaves."
     )
+    busy = threading.Lock()  # a typed line and an unprompted reminder never print at once
+    done = threading.Event()
+
+    def unprompted() -> None:
+        """Show what arrives while the user is at the prompt: reminders going off."""
+        while not done.wait(UNPROMPTED_POLL_S):
+            with busy:
+                if chat.messenger.has_shown():
+                    chat.print("")
+                    chat.print_shown()
+                    sys.stdout.write(PROMPT)
+                    sys.stdout.flush()
+
+    threading.Thread(target=unprompted, name="lifeorg-chat-bell", daemon=True).start()
     try:
-        while chat.take(input(PROMPT)):
-            pass
+        while True:
+            line = input(PROMPT)
+            with busy:
+                if not chat.take(line):
+                    break
     except (EOFError, KeyboardInterrupt):
         chat.print("")
+    finally:
+        done.set()

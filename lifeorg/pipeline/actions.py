@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lifeorg import runtime
 from lifeorg.models import Event, Memory, Reminder, Task, User
@@ -273,6 +274,47 @@ def _quick_time(user: User, choice: str) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), default, zone)
 
 
+def _fired_done(user: User, reminder_id: int) -> tuple[str, Redraw]:
+    item = _owned(Reminder, user, reminder_id)
+    return "Done ✅", (f"✅ {escape(item.text)}", None)
+
+
+SNOOZES = {
+    replies.SNOOZE_10: dt.timedelta(minutes=10),
+    replies.SNOOZE_60: dt.timedelta(hours=1),
+    replies.SNOOZE_TOMORROW: dt.timedelta(days=1),
+}
+
+
+def _snooze(choice: str) -> Handler:
+    def snooze(user: User, reminder_id: int) -> tuple[str, Redraw]:
+        item = _owned(Reminder, user, reminder_id)
+        when = (utcnow() + SNOOZES[choice]).replace(second=0, microsecond=0)
+        if choice == replies.SNOOZE_TOMORROW:  # tomorrow at the time it was set for
+            zone = ZoneInfo(user.timezone)
+            local = item.fire_at.astimezone(zone).time()
+            when = dt.datetime.combine(
+                (utcnow().astimezone(zone) + SNOOZES[choice]).date(), local, zone
+            )
+        if item.recurrence or item.state != ReminderState.FIRED:
+            # A recurring reminder keeps its series; the snooze is a one-off of its own.
+            item = route.create_reminder(user, item.memory, item.text, when, None)
+        else:
+            item.transition(ReminderState.SNOOZED, fire_at=when)
+            _audit(
+                item,
+                AuditAction.UPDATED,
+                {"op": "update", "model": "reminder", "id": item.id, "values": {"state": "fired"}},
+                state="snoozed",
+            )
+        return f"Snoozed until {replies._moment(when, user)}", (
+            f"💤 {escape(item.text)}\nSnoozed until {replies._moment(when, user)}",
+            None,
+        )
+
+    return snooze
+
+
 _HANDLERS: dict[str, Handler] = {
     replies.PIN: _pin,
     replies.DELETE_MEMORY: _delete_memory,
@@ -293,6 +335,10 @@ _HANDLERS: dict[str, Handler] = {
     replies.SOON_HOUR: _soon(replies.SOON_HOUR),
     replies.SOON_EVENING: _soon(replies.SOON_EVENING),
     replies.SOON_TOMORROW: _soon(replies.SOON_TOMORROW),
+    replies.FIRED_DONE: _fired_done,
+    replies.SNOOZE_10: _snooze(replies.SNOOZE_10),
+    replies.SNOOZE_60: _snooze(replies.SNOOZE_60),
+    replies.SNOOZE_TOMORROW: _snooze(replies.SNOOZE_TOMORROW),
 }
 
 

@@ -21,6 +21,7 @@ EVENT_DELETE, EVENT_TIME = "edel", "etime"
 MATCH_YES, MATCH_NO = "myes", "mno"
 AS_NOTE, AS_TASK, AS_REMINDER = "anote", "atask", "arem"
 SOON_HOUR, SOON_EVENING, SOON_TOMORROW = "q1h", "qeve", "qtom"
+FIRED_DONE, SNOOZE_10, SNOOZE_60, SNOOZE_TOMORROW = "rdone", "rs10", "rs60", "rstom"
 
 Reply = tuple[str, Buttons | None]
 
@@ -78,6 +79,23 @@ def reminder(item: Reminder, user: User) -> Reply:
             button(user, "Cancel", REMINDER_CANCEL, item.id),
             button(user, "Change time", REMINDER_TIME, item.id),
         ]
+    ]
+
+
+def fired(item: Reminder, user: User, *, late: bool = False, due_at=None) -> Reply:
+    """The reminder itself, when it goes off."""
+    text = f"⏰ {escape(item.text) or 'Reminder'}"
+    if late and due_at is not None:
+        text += f"\n(late: this was due {_moment(due_at, user)})"
+    return text, [
+        [
+            button(user, "Done", FIRED_DONE, item.id),
+            button(user, "Snooze 10 min", SNOOZE_10, item.id),
+        ],
+        [
+            button(user, "Snooze 1 h", SNOOZE_60, item.id),
+            button(user, "Tomorrow", SNOOZE_TOMORROW, item.id),
+        ],
     ]
 
 
