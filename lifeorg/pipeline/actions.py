@@ -91,18 +91,31 @@ def _pin(user: User, memory_id: int) -> tuple[str, Redraw]:
     return ("Pinned." if memory.pinned else "Unpinned."), replies.note(memory, user)
 
 
-def _delete_memory(user: User, memory_id: int) -> tuple[str, Redraw]:
-    memory = _owned(Memory, user, memory_id)
-    snapshot = memory.__data__.copy()
-    memory.delete_instance()
-    record(
-        memory,
-        AuditAction.DELETED,
-        AuditActor.USER,
-        {"undo": {"op": "restore", "model": "memory", "values": _jsonable(snapshot)}},
-        owner_id=user.id,
-    )
-    return "Deleted.", ("🗑 Deleted.", None)
+def _delete(model: Any, notice: str) -> Handler:
+    """A handler deleting the user's row of ``model``, audited with the row to restore."""
+
+    def delete(user: User, entity_id: int) -> tuple[str, Redraw]:
+        row = _owned(model, user, entity_id)
+        snapshot = row.__data__.copy()
+        row.delete_instance()
+        table = model._meta.table_name
+        undo = {"op": "restore", "model": table, "values": _jsonable(snapshot)}
+        record(row, AuditAction.DELETED, AuditActor.USER, {"undo": undo}, owner_id=user.id)
+        return "Deleted.", (notice, None)
+
+    return delete
+
+
+def _ask_time(model: Any, kind: str, question: Callable[[Any], str]) -> Handler:
+    """A handler asking for a new moment for the user's row; the answer sets it."""
+
+    def ask(user: User, entity_id: int) -> tuple[str, Redraw]:
+        row = _owned(model, user, entity_id)
+        user.awaiting = {"kind": kind, "id": row.id}
+        user.save()
+        return "Send the new time", (question(row), None)
+
+    return ask
 
 
 def _make_task(user: User, memory_id: int) -> tuple[str, Redraw]:
@@ -137,30 +150,6 @@ def _task_done(user: User, task_id: int) -> tuple[str, Redraw]:
     return "Done! ✅", replies.task(item, user)
 
 
-def _task_due(user: User, task_id: int) -> tuple[str, Redraw]:
-    item = _owned(Task, user, task_id)
-    user.awaiting = {"kind": "task_due", "id": item.id}
-    user.save()
-    return "Send the new due date", (
-        f"📆 When is “{escape(item.description)}” due? Send a date or time.",
-        None,
-    )
-
-
-def _task_delete(user: User, task_id: int) -> tuple[str, Redraw]:
-    item = _owned(Task, user, task_id)
-    snapshot = item.__data__.copy()
-    item.delete_instance()
-    record(
-        item,
-        AuditAction.DELETED,
-        AuditActor.USER,
-        {"undo": {"op": "restore", "model": "task", "values": _jsonable(snapshot)}},
-        owner_id=user.id,
-    )
-    return "Deleted.", ("🗑 Task deleted.", None)
-
-
 def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
     item = _owned(Reminder, user, reminder_id)
     if item.state != ReminderState.CANCELLED:
@@ -173,40 +162,6 @@ def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
             state="cancelled",
         )
     return "Cancelled.", replies.reminder(item, user)
-
-
-def _reminder_time(user: User, reminder_id: int) -> tuple[str, Redraw]:
-    item = _owned(Reminder, user, reminder_id)
-    user.awaiting = {"kind": "reminder_time", "id": item.id}
-    user.save()
-    return "Send the new time", (
-        f"⏰ When should I remind you about “{escape(item.text)}”? Send a time.",
-        None,
-    )
-
-
-def _event_delete(user: User, event_id: int) -> tuple[str, Redraw]:
-    item = _owned(Event, user, event_id)
-    snapshot = item.__data__.copy()
-    item.delete_instance()
-    record(
-        item,
-        AuditAction.DELETED,
-        AuditActor.USER,
-        {"undo": {"op": "restore", "model": "event", "values": _jsonable(snapshot)}},
-        owner_id=user.id,
-    )
-    return "Deleted.", ("🗑 Event deleted.", None)
-
-
-def _event_time(user: User, event_id: int) -> tuple[str, Redraw]:
-    item = _owned(Event, user, event_id)
-    user.awaiting = {"kind": "event_time", "id": item.id}
-    user.save()
-    return "Send the new time", (
-        f"📅 When is “{escape(item.description)}”? Send a date and time.",
-        None,
-    )
 
 
 def _match_yes(user: User, task_id: int) -> tuple[str, Redraw]:
@@ -317,16 +272,28 @@ def _snooze(choice: str) -> Handler:
 
 _HANDLERS: dict[str, Handler] = {
     replies.PIN: _pin,
-    replies.DELETE_MEMORY: _delete_memory,
+    replies.DELETE_MEMORY: _delete(Memory, "🗑 Deleted."),
     replies.MAKE_TASK: _make_task,
     replies.REMIND_ME: _remind_me,
     replies.TASK_DONE: _task_done,
-    replies.TASK_DUE: _task_due,
-    replies.TASK_DELETE: _task_delete,
+    replies.TASK_DUE: _ask_time(
+        Task,
+        "task_due",
+        lambda t: f"📆 When is “{escape(t.description)}” due? Send a date or time.",
+    ),
+    replies.TASK_DELETE: _delete(Task, "🗑 Task deleted."),
     replies.REMINDER_CANCEL: _reminder_cancel,
-    replies.REMINDER_TIME: _reminder_time,
-    replies.EVENT_DELETE: _event_delete,
-    replies.EVENT_TIME: _event_time,
+    replies.REMINDER_TIME: _ask_time(
+        Reminder,
+        "reminder_time",
+        lambda r: f"⏰ When should I remind you about “{escape(r.text)}”? Send a time.",
+    ),
+    replies.EVENT_DELETE: _delete(Event, "🗑 Event deleted."),
+    replies.EVENT_TIME: _ask_time(
+        Event,
+        "event_time",
+        lambda e: f"📅 When is “{escape(e.description)}”? Send a date and time.",
+    ),
     replies.MATCH_YES: _match_yes,
     replies.MATCH_NO: _match_no,
     replies.AS_NOTE: _decide("note"),

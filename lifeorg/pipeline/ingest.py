@@ -20,7 +20,7 @@ from lifeorg.models import Memory, ProcessedUpdate, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import db, utcnow
 from lifeorg.models.states import AuditAction, AuditActor, MediaType, MemoryStatus
-from lifeorg.pipeline import actions, commands, search
+from lifeorg.pipeline import actions, commands, replies, search
 from lifeorg.pipeline.outbox import say
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,7 @@ def take_message(message: dict[str, Any], update_id: int, settings: Settings) ->
         return f"album part of memory {_join_album(user, str(group), text).id}"
     if not text:
         memory.transition(MemoryStatus.CONFIRMED, pending_expires_at=None)
-        from lifeorg.pipeline.replies import note
-
-        reply, buttons = note(memory, user)
+        reply, buttons = replies.note(memory, user)
         say(
             user,
             reply,
