@@ -62,11 +62,10 @@ def test_duplicates_within_one_suggestion_collapse():
 
 
 def test_captions_seed_tags_offline():
-    """Hashtags win; otherwise the caption's longer words."""
+    """Hashtags win; otherwise the caption's longer words, without function words."""
     assert from_caption("lunch #receipt #Tax2026") == ["receipt", "Tax2026"]
     assert from_caption("receipt from the hardware store 2026") == [
         "receipt",
-        "from",
         "hardware",
         "store",
     ]
