@@ -21,6 +21,8 @@ from lifeorg.errors import LifeorgError
 
 # Every request but long polling gets this long before it counts as unavailable.
 REQUEST_TIMEOUT_S = 20
+# The Bot API lets a bot download files up to 20 MB; bigger ones need a local API server.
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 # The updates the product handles; everything else is not even fetched.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
@@ -49,6 +51,10 @@ class TelegramForbidden(TelegramError):
 
 class TelegramBadRequest(TelegramError):
     """The request is wrong and will stay wrong."""
+
+
+class TelegramFileTooBig(TelegramBadRequest):
+    """A file over the Bot API's 20 MB download limit."""
 
 
 def keyboard(buttons: Buttons | None) -> str | None:
@@ -137,6 +143,17 @@ class TelegramClient:
         with contextlib.suppress(TelegramBadRequest):
             self._call("answer_callback_query", callback_id, text=text)
 
+    def download(self, file_id: str) -> bytes:
+        """A file the user sent, by its file id; raises TelegramFileTooBig over 20 MB."""
+        info = self._call("get_file", file_id)
+        too_big = f"the file is over the {MAX_DOWNLOAD_BYTES // 2**20} MB a bot may download"
+        if (info.get("file_size") or 0) > MAX_DOWNLOAD_BYTES or not info.get("file_path"):
+            raise TelegramFileTooBig(too_big)
+        data = self._call("download_file", info["file_path"])
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise TelegramFileTooBig(too_big)
+        return data
+
     def set_my_commands(self, commands: Sequence[tuple[str, str]]) -> None:
         from telebot.types import BotCommand
 
@@ -153,6 +170,9 @@ class TelegramClient:
 
 def _translate(function: str, code: int, description: str, body: dict | None) -> TelegramError:
     message = f"{function}: {code} {description}"
+    if code == 400 and "too big" in description.lower():
+        limit_mb = MAX_DOWNLOAD_BYTES // 2**20
+        return TelegramFileTooBig(f"{message} (a bot may download {limit_mb} MB at most)")
     if code == 429:
         retry_after = ((body or {}).get("parameters") or {}).get("retry_after", 1)
         return TelegramRetryAfter(message, float(retry_after))

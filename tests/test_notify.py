@@ -114,3 +114,19 @@ def test_a_burst_to_one_chat_stays_within_telegrams_limits(fake, telegram, user,
     assert fake.count_429 == 0
     times = sorted(m.time for m in fake.messages_to(CHAT))
     assert times[-1] - times[0] >= 5  # 3 at once, then about one a second
+
+
+def test_a_photo_is_downloaded_through_get_file(fake, telegram):
+    """getFile then the file URL give the photo's bytes."""
+    fake.add_file("photo-1", b"\xff\xd8\xff fake jpeg bytes")
+    assert telegram.download("photo-1") == b"\xff\xd8\xff fake jpeg bytes"
+
+
+def test_a_file_over_20_mb_is_refused_clearly(fake, telegram):
+    """Telegram's getFile limit becomes TelegramFileTooBig, a permanent bad request."""
+    from lifeorg.telegram import TelegramBadRequest, TelegramFileTooBig
+
+    fake.add_file("huge", b"x" * (20 * 1024 * 1024 + 1))
+    with pytest.raises(TelegramFileTooBig, match="20 MB") as caught:
+        telegram.download("huge")
+    assert isinstance(caught.value, TelegramBadRequest)
