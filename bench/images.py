@@ -12,16 +12,19 @@ from pathlib import Path
 
 # A phone's 20 MP photo, noisy so it compresses like a real one.
 SIZE = (5472, 3648)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report the
+# peak of this process (which just drew the 20 MP photo) instead of its own.
 MEASURE = """
-import resource, sys, tempfile
+import re, sys, tempfile
 from pathlib import Path
 from lifeorg.pipeline.images import prepare_image
+def peak_kib():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
 data = Path(sys.argv[1]).read_bytes()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 with tempfile.TemporaryDirectory() as store:
     prepare_image(data, Path(store), 1)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before, after)
+print(before, peak_kib())
 """
 
 
@@ -45,7 +48,7 @@ def main(argv: list[str]) -> int:
             check=True,
             cwd=Path(__file__).resolve().parent.parent,
         ).stdout.split()
-    before_kib, after_kib = (int(v) for v in out)  # Linux reports ru_maxrss in KiB
+    before_kib, after_kib = (int(v) for v in out)
     result = {
         "megapixels": round(SIZE[0] * SIZE[1] / 1e6, 1),
         "jpeg_mb": round(len(buffer.getvalue()) / 2**20, 1),
