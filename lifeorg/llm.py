@@ -18,7 +18,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from base64 import b64encode
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -114,7 +115,13 @@ class LLMClient:
         return True
 
     def complete(
-        self, prompt: Prompt, data: Mapping[str, Any], schema: type[T], *, job: Job | None = None
+        self,
+        prompt: Prompt,
+        data: Mapping[str, Any],
+        schema: type[T],
+        *,
+        job: Job | None = None,
+        images: Sequence[bytes] = (),
     ) -> T:
         """Ask the model about ``data`` and return its answer as ``schema``.
 
@@ -126,7 +133,7 @@ class LLMClient:
         self.breaker.check()
         started = time.perf_counter()
         try:
-            response = self._call(prompt, data, schema)
+            response = self._call(prompt, data, schema, images)
         except LLMUnavailable:
             self.breaker.failed()
             _record(job, self.model, None, _ms_since(started), cost=None)
@@ -146,10 +153,25 @@ class LLMClient:
                 f"{prompt.name}: answer does not fit the schema ({fields})"
             ) from None
 
-    def _call(self, prompt: Prompt, data: Mapping[str, Any], schema: type[BaseModel]) -> Any:
+    def _call(
+        self,
+        prompt: Prompt,
+        data: Mapping[str, Any],
+        schema: type[BaseModel],
+        images: Sequence[bytes] = (),
+    ) -> Any:
         litellm = _litellm()
         shape = json.dumps(schema.model_json_schema(), separators=(",", ":"))
-        document = json.dumps({"data": data}, ensure_ascii=False, indent=1)
+        document: Any = json.dumps({"data": data}, ensure_ascii=False, indent=1)
+        if images:
+            # Images go beside the data as JPEG data URLs, the form every vision API takes.
+            document = [{"type": "text", "text": document}] + [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/jpeg;base64," + b64encode(i).decode()},
+                }
+                for i in images
+            ]
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [

@@ -186,6 +186,7 @@ class RecordingMessenger:
     """Stands in for Telegram: keeps what would have been sent."""
 
     def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}  # what download() serves, by file id
         self.sent: list[dict] = []
         self.answers: list[tuple[str, str | None]] = []
         self._ids = itertools.count(5000)
@@ -221,6 +222,9 @@ class RecordingMessenger:
         with self._lock:
             self.answers.append((callback_id, text))
 
+    def download(self, file_id: str) -> bytes:
+        return self.files[file_id]
+
     def to(self, chat_id: int) -> list[dict]:
         return [m for m in self.sent if m["chat"] == chat_id]
 
@@ -236,3 +240,7 @@ def messenger(monkeypatch) -> RecordingMessenger:
     monkeypatch.setitem(runtime.current().__dict__, "messenger", recorder)
     monkeypatch.setitem(runtime.current().__dict__, "pacer", Unlimited())
     return recorder
+
+
+# The conversation's `chat` fixture (a simulated Telegram chat), for every test module.
+from tests.test_conversation import chat  # noqa: E402, F401

@@ -244,7 +244,7 @@ while not Job.select().count() and time.monotonic() < deadline:
     time.sleep(0.05)
 stop.set()
 thread.join(10)
-heavy = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))
+heavy = sorted(m for m, loaded in sys.modules.items() if loaded and m.startswith({HEAVY!r}))
 print(json.dumps({{"jobs": Job.select().count(), "heavy": heavy}}))
 """
     done = subprocess.run(

@@ -7,6 +7,13 @@ from lifeorg.broker import configured_broker
 
 configured_broker()  # fail clearly here rather than bind actors to Dramatiq's default broker
 
-from lifeorg.actors import conversation, health, notify, reminders, understand  # noqa: E402
+from lifeorg.actors import (  # noqa: E402
+    conversation,
+    health,
+    notify,
+    photos,
+    reminders,
+    understand,
+)
 
-__all__ = ["conversation", "health", "notify", "reminders", "understand"]
+__all__ = ["conversation", "health", "notify", "photos", "reminders", "understand"]

@@ -8,6 +8,7 @@ gracefully on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 from lifeorg import runtime
@@ -55,7 +56,9 @@ def require_broker(settings: Settings, command: str) -> None:
 
 
 def start_runtime(settings: Settings, *, actors: bool) -> runtime.Runtime:
-    """Start the runtime, keep the token out of the logs, and warn about an empty allowlist."""
+    """Start the runtime and warn about an empty allowlist; without actors, stay thin."""
+    if not actors:
+        keep_pillow_out()
     rt = runtime.start(settings, migrate=True, actors=actors)
     if not settings.allowed_users:
         log.warning(
@@ -63,6 +66,17 @@ def start_runtime(settings: Settings, *, actors: bool) -> runtime.Runtime:
             "Telegram user id(s), comma-separated."
         )
     return rt
+
+
+def keep_pillow_out() -> None:
+    """Stop pyTelegramBotAPI from loading pillow into the bot and web processes.
+
+    telebot imports pillow, when it is installed, only to recognise PIL images passed as
+    files; these processes never send one, and pillow belongs to the workers. A ``None`` in
+    ``sys.modules`` makes that optional import fail the way telebot expects.
+    """
+    if "PIL" not in sys.modules:
+        sys.modules["PIL"] = None  # type: ignore[assignment]
 
 
 def run_bot(settings: Settings) -> None:

@@ -4,6 +4,7 @@ from lifeorg.models.audit import AuditEntry
 from lifeorg.models.backup import Backup
 from lifeorg.models.conversation import ButtonPress, RefusedUser
 from lifeorg.models.event import Event
+from lifeorg.models.image import MemoryImage
 from lifeorg.models.inbound import ProcessedEmail, ProcessedUpdate
 from lifeorg.models.job import Job
 from lifeorg.models.memory import Memory, MemoryTag
@@ -18,6 +19,7 @@ ALL_MODELS = [
     User,
     Memory,
     MemoryTag,
+    MemoryImage,
     Task,
     Reminder,
     Event,

@@ -20,7 +20,7 @@ from lifeorg.models import Memory, ProcessedUpdate, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import db, utcnow
 from lifeorg.models.states import AuditAction, AuditActor, MediaType, MemoryStatus
-from lifeorg.pipeline import actions, commands, replies, search
+from lifeorg.pipeline import actions, commands, search
 from lifeorg.pipeline.outbox import say
 
 log = logging.getLogger(__name__)
@@ -101,25 +101,33 @@ def take_message(message: dict[str, Any], update_id: int, settings: Settings) ->
     if group is not None:
         joined = _join_album(user, str(group), text)
         if joined is not None:
+            _tag(joined, photo)
             return f"album part of memory {joined.id}"
     memory = _new_memory(user, message, text, photo, group)
     if memory is None:  # a concurrent part of the same album made it first
-        return f"album part of memory {_join_album(user, str(group), text).id}"
+        joined = _join_album(user, str(group), text)
+        _tag(joined, photo)
+        return f"album part of memory {joined.id}"
+    _tag(memory, photo)
     if not text:
+        # A photo alone is a note; its reply comes with the image's tags (tag_image).
         memory.transition(MemoryStatus.CONFIRMED, pending_expires_at=None)
-        reply, buttons = replies.note(memory, user)
-        say(
-            user,
-            reply,
-            key=f"reply:memory:{memory.id}",
-            buttons=buttons,
-            reply_to=message.get("message_id"),
-        )
-        return f"memory {memory.id} (no text)"
+        return f"memory {memory.id} (photo)"
     ledger.submit(
         "classify", f"classify:memory:{memory.id}", {"memory_id": memory.id}, owner_id=user.id
     )
     return f"memory {memory.id}"
+
+
+def _tag(memory: Memory, photo: str | None) -> None:
+    """Have the photo stored, described and tagged (one job per image of an album)."""
+    if photo is not None:
+        ledger.submit(
+            "tag_image",
+            f"tag_image:{memory.id}:{photo}",
+            {"memory_id": memory.id, "file_id": photo},
+            owner_id=memory.owner_id,
+        )
 
 
 def _largest_photo(message: dict[str, Any]) -> str | None:
