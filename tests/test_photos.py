@@ -139,3 +139,76 @@ def test_edit_replaces_the_tags_with_the_users_own(chat, images_dir):
         "travel": TagStatus.CONFIRMED,
         "beach days": TagStatus.CONFIRMED,
     }
+
+
+def test_tags_lists_the_vocabulary_and_merges_two_tags(chat, images_dir):
+    """/tags shows each tag with its count; /tags merge folds one into another, searchably."""
+    photo(chat, "t1", jpeg((1, 1, 1)), caption="#receipt #food")
+    photo(chat, "t2", jpeg((2, 2, 2)), caption="#receipt #groceries")
+    chat.send("/tags")
+    listing = chat.last()["text"]
+    assert "#receipt (2)" in listing and "#food (1)" in listing
+
+    chat.send("/tags merge food groceries")
+    assert "Merged #food into #groceries (1 memories)" in chat.last()["text"]
+    assert sorted(t.tag for t in MemoryTag.select()) == [
+        "groceries",
+        "groceries",
+        "receipt",
+        "receipt",
+    ]
+    owner = Memory.select().first().owner_id
+    assert len(search(owner, "groceries")) == 2
+
+    chat.send("/tags merge nosuch groceries")
+    assert "You have no tag #nosuch" in chat.last()["text"]
+    chat.send("/tags merge")
+    assert "/tags merge OLD NEW" in chat.last()["text"]
+
+
+def test_an_image_sent_as_a_file_is_a_photo_and_a_fake_one_is_refused(chat, images_dir):
+    """A document with an image type is processed like a photo; a PDF claiming to be a JPEG
+    is refused clearly, and a message with neither text nor image is still saved."""
+    data = jpeg()
+    chat.messenger.files["doc1"] = data
+    chat.update(
+        {
+            "message": {
+                "message_id": 900,
+                "date": 0,
+                "from": {"id": ME},
+                "chat": {"id": ME, "type": "private"},
+                "document": {"file_id": "doc1", "mime_type": "image/jpeg"},
+            }
+        }
+    )
+    assert MemoryImage.select().count() == 1
+
+    chat.messenger.files["doc2"] = b"%PDF-1.7 not an image"
+    chat.update(
+        {
+            "message": {
+                "message_id": 901,
+                "date": 0,
+                "from": {"id": ME},
+                "chat": {"id": ME, "type": "private"},
+                "document": {"file_id": "doc2", "mime_type": "image/jpeg"},
+            }
+        }
+    )
+    assert MemoryImage.select().count() == 1
+    assert "couldn't read that image" in chat.last()["text"]
+
+    chat.update(
+        {
+            "message": {
+                "message_id": 902,
+                "date": 0,
+                "from": {"id": ME},
+                "chat": {"id": ME, "type": "private"},
+                "sticker": {"file_id": "st1"},
+            }
+        }
+    )
+    assert chat.last()["text"] == "📝 Saved."
+    assert Memory.select().count() == 3

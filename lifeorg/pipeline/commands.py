@@ -14,7 +14,7 @@ from typing import Any
 
 from lifeorg.models import User
 from lifeorg.models.base import utcnow
-from lifeorg.pipeline import actions, listings, question, search, settings_flow, undo
+from lifeorg.pipeline import actions, listings, photos, question, search, settings_flow, undo
 from lifeorg.pipeline.formatting import escape
 from lifeorg.pipeline.menu import COMMANDS
 from lifeorg.pipeline.outbox import say
@@ -156,6 +156,7 @@ _RUN: dict[str, Callable[[User, str], Reply]] = {
     "search": _search,
     "settings": _settings,
     "undo": _undo,
+    "tags": photos.tags_command,
 }
 
 settings_flow.register()

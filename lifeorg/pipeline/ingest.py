@@ -20,7 +20,7 @@ from lifeorg.models import Memory, ProcessedUpdate, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import db, utcnow
 from lifeorg.models.states import AuditAction, AuditActor, MediaType, MemoryStatus
-from lifeorg.pipeline import actions, commands, search
+from lifeorg.pipeline import actions, commands, replies, search
 from lifeorg.pipeline.outbox import say
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,16 @@ def take_message(message: dict[str, Any], update_id: int, settings: Settings) ->
         return f"album part of memory {joined.id}"
     _tag(memory, photo)
     if not text:
-        # A photo alone is a note; its reply comes with the image's tags (tag_image).
+        # Without text it is a note; a photo's reply comes with its tags (tag_image).
         memory.transition(MemoryStatus.CONFIRMED, pending_expires_at=None)
-        return f"memory {memory.id} (photo)"
+        if photo is None:
+            say(
+                user,
+                *replies.note(memory, user),
+                key=f"reply:memory:{memory.id}",
+                reply_to=message.get("message_id"),
+            )
+        return f"memory {memory.id} ({'photo' if photo else 'no text'})"
     ledger.submit(
         "classify", f"classify:memory:{memory.id}", {"memory_id": memory.id}, owner_id=user.id
     )
@@ -131,10 +138,14 @@ def _tag(memory: Memory, photo: str | None) -> None:
 
 
 def _largest_photo(message: dict[str, Any]) -> str | None:
+    """The file id of the message's image: its largest photo size, or an image sent as a file."""
     sizes = message.get("photo") or []
-    if not sizes:
-        return None
-    return max(sizes, key=lambda size: size.get("file_size") or 0).get("file_id")
+    if sizes:
+        return max(sizes, key=lambda size: size.get("file_size") or 0).get("file_id")
+    document = message.get("document") or {}
+    if str(document.get("mime_type", "")).startswith("image/"):
+        return document.get("file_id")
+    return None
 
 
 def _new_memory(

@@ -9,6 +9,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("events", "Your upcoming events"),
     ("pinned", "Your pinned notes"),
     ("search", "Search what you saved"),
+    ("tags", "Your tags; /tags merge OLD NEW"),
     ("settings", "Time zone, default time, quiet hours"),
     ("undo", "Undo your last change"),
 ]

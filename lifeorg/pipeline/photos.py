@@ -200,6 +200,48 @@ def _answer_tags(user: User, text: str, message: dict[str, Any]) -> bool:
     return True
 
 
+TAGS_USAGE = "Use /tags to list your tags, or /tags merge OLD NEW to fold one tag into another."
+
+
+def tags_command(user: User, args: str) -> replies.Reply:
+    """/tags: the user's tag vocabulary; /tags merge OLD NEW folds one tag into another."""
+    words = args.split()
+    if not words:
+        counts = (
+            MemoryTag.select(MemoryTag.tag, peewee.fn.COUNT(MemoryTag.id).alias("uses"))
+            .where(MemoryTag.owner == user)
+            .group_by(MemoryTag.tag)
+            .order_by(peewee.fn.COUNT(MemoryTag.id).desc(), MemoryTag.tag)
+        )
+        lines = [f"#{escape(row.tag)} ({row.uses})" for row in counts]
+        if not lines:
+            return "You have no tags yet. Photos get suggested tags when you send them.", None
+        return "🏷 Your tags:\n" + "\n".join(lines) + f"\n\n{TAGS_USAGE}", None
+    if words[0].lower() != "merge" or len(words) != 3:
+        return TAGS_USAGE, None
+    old, new = tags.normalise(words[1]), tags.normalise(words[2])
+    if not old or not new or old == new:
+        return TAGS_USAGE, None
+    rows = list(MemoryTag.select().where((MemoryTag.owner == user) & (MemoryTag.tag == old)))
+    if not rows:
+        return f"You have no tag #{escape(old)}.", None
+    for row in rows:
+        taken = MemoryTag.get_or_none((MemoryTag.memory == row.memory_id) & (MemoryTag.tag == new))
+        if taken is None:
+            row.tag = new
+            row.save()
+        else:
+            row.delete_instance()  # the memory has the new tag already
+        search.index_memory(Memory.get_by_id(row.memory_id))
+    record(
+        user,
+        AuditAction.UPDATED,
+        AuditActor.USER,
+        {"merged_tag": old, "into": new, "memories": len(rows)},
+    )
+    return f"Merged #{escape(old)} into #{escape(new)} ({len(rows)} memories).", None
+
+
 actions.register(CONFIRM_TAGS, _confirm)
 actions.register(EDIT_TAGS, _edit)
 actions.register_answer("tags", _answer_tags)
