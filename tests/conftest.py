@@ -186,7 +186,7 @@ class RecordingMessenger:
     """Stands in for Telegram: keeps what would have been sent."""
 
     def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}  # what download() serves, by file id
+        self.files: dict[str, bytes | Exception] = {}  # what download() serves (or raises)
         self.sent: list[dict] = []
         self.answers: list[tuple[str, str | None]] = []
         self._ids = itertools.count(5000)
@@ -223,7 +223,10 @@ class RecordingMessenger:
             self.answers.append((callback_id, text))
 
     def download(self, file_id: str) -> bytes:
-        return self.files[file_id]
+        value = self.files[file_id]
+        if isinstance(value, Exception):
+            raise value
+        return value
 
     def to(self, chat_id: int) -> list[dict]:
         return [m for m in self.sent if m["chat"] == chat_id]

@@ -24,8 +24,9 @@ def jpeg(color=(200, 30, 30), size=(64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def photo(chat: Chat, file_id: str, data: bytes, caption: str | None = None, **extra) -> None:
-    chat.messenger.files[file_id] = data
+def photo(chat: Chat, file_id: str, data: bytes | None, caption: str | None = None, **extra):
+    if data is not None:  # None: the test has put what download() does in place already
+        chat.messenger.files[file_id] = data
     fields = {
         "photo": [
             {
@@ -33,7 +34,7 @@ def photo(chat: Chat, file_id: str, data: bytes, caption: str | None = None, **e
                 "file_unique_id": file_id,
                 "width": 64,
                 "height": 48,
-                "file_size": len(data),
+                "file_size": len(data or b""),
             }
         ],
         **extra,
@@ -212,3 +213,51 @@ def test_an_image_sent_as_a_file_is_a_photo_and_a_fake_one_is_refused(chat, imag
     )
     assert chat.last()["text"] == "📝 Saved."
     assert Memory.select().count() == 3
+
+
+def test_a_file_over_20_mb_gets_a_clear_reply(chat, images_dir):
+    """Telegram's download limit is explained; the message stays saved."""
+    from lifeorg.telegram import TelegramFileTooBig
+
+    chat.messenger.files["big"] = TelegramFileTooBig("getFile: file is too big (20 MB at most)")
+    photo(chat, "big", None, caption="scan of the contract")
+    assert any("20 MB" in m["text"] for m in chat.messenger.to(ME))
+    assert Memory.select().count() == 1 and MemoryImage.select().count() == 0
+
+
+def test_through_the_fake_bot_api_with_the_real_client(settle, images_dir, monkeypatch):
+    """The photo comes from the fake Bot API (getFile, download) and the reply goes back."""
+    from lifeorg import ledger
+    from lifeorg.telegram import TelegramClient
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram().start()
+    try:
+        fake.register_chat(ME)
+        fake.add_file("tg-photo", jpeg((9, 99, 199)))
+        monkeypatch.setitem(
+            runtime.current().__dict__,
+            "messenger",
+            TelegramClient(fake.token, api_url=fake.base_url),
+        )
+        monkeypatch.setattr(runtime.current().settings, "allowed_users", [ME])
+        update = {
+            "update_id": 5,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "caption": "#receipt",
+                "from": {"id": ME},
+                "chat": {"id": ME, "type": "private"},
+                "photo": [
+                    {"file_id": "tg-photo", "file_unique_id": "u", "width": 64, "height": 48}
+                ],
+            },
+        }
+        ledger.submit("ingest", "update:5", {"update": update})
+        settle()
+        replies = [m.text for m in fake.messages_to(ME)]
+    finally:
+        fake.stop()
+    assert MemoryImage.select().count() == 1
+    assert any("Saved the photo" in r and "#receipt?" in r for r in replies)
