@@ -1,5 +1,5 @@
 """Due work inside a one-process setup (``lifeorg chat``, ``lifeorg run``): reminders as they
-fall due, and the ledger sweep.
+fall due, the ledger sweep, and expiring unanswered suggestions.
 
 It sleeps until the next reminder is due, but never longer than ``MAX_SLEEP_S``, so a new
 reminder set by a message is seen within that time and a due one goes out within it.
@@ -15,6 +15,7 @@ import time
 from lifeorg import ledger
 from lifeorg.config import Settings
 from lifeorg.models.base import db, utcnow
+from lifeorg.scheduler.expiry import expire_suggestions
 from lifeorg.scheduler.reminders import claim_due, next_due
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP_S = 1.0
 # Unfinished jobs are looked at this often; their leases are minutes long.
 SWEEP_EVERY_S = 30.0
+# Suggestions expire after days; a minute late is no one's loss.
+EXPIRE_EVERY_S = 60.0
 
 
 class Ticker(threading.Thread):
@@ -33,6 +36,7 @@ class Ticker(threading.Thread):
         self.dispatch_lease = dt.timedelta(seconds=settings.job_dispatch_lease_s)
         self._halt = threading.Event()
         self._last_sweep = 0.0
+        self._last_expiry = 0.0
 
     def stop(self) -> None:
         self._halt.set()
@@ -54,6 +58,9 @@ class Ticker(threading.Thread):
             if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
                 self._last_sweep = time.monotonic()
                 ledger.sweep(dispatch_lease=self.dispatch_lease)
+            if time.monotonic() - self._last_expiry >= EXPIRE_EVERY_S:
+                self._last_expiry = time.monotonic()
+                expire_suggestions()
             upcoming = next_due()
         if upcoming is None:
             return MAX_SLEEP_S
