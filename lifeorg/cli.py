@@ -192,6 +192,14 @@ def cmd_bot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run the scheduler: enqueue due reminders, expire suggestions, sweep the ledger."""
+    from lifeorg.scheduler.process import run_scheduler
+
+    run_scheduler(_settings())
+    return EXIT_OK
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve the Telegram webhook on $PORT (a Procfile process), or register it and exit."""
     from lifeorg.bot import process
@@ -341,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set-webhook", metavar="URL", help="register https://URL/telegram with Telegram and exit"
     )
     command("run", cmd_run)
+    command("scheduler", cmd_scheduler)
 
     chat = command("chat", cmd_chat)
     chat.add_argument("--user-id", type=int, help="the Telegram user id to chat as (default: 1)")
