@@ -12,6 +12,7 @@ from lifeorg.models.audit import record
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import AuditAction, AuditActor, OutboxStatus
 from lifeorg.pipeline import outbox
+from lifeorg.pipeline.quiet import quiet_until
 from lifeorg.telegram import TelegramBadRequest, TelegramForbidden
 
 # How long a send waits for a turn under the rate limits before it is deferred.
@@ -28,6 +29,12 @@ def send(job: Job) -> dict[str, Any]:
     user = User.get_or_none(User.id == row.owner_id)
     if user is not None and not user.active:
         return {"failed": "the user has blocked the bot"}
+    if user is not None and row.payload.get("unprompted"):
+        ends = quiet_until(user, utcnow())
+        if ends is not None:
+            raise StepDeferred(
+                f"quiet hours until {ends.isoformat()}", (ends - utcnow()).total_seconds()
+            )
     rt = runtime.current()
     if row.method != outbox.ANSWER_CALLBACK and not rt.pacer.wait_turn(row.chat_id, TURN_WAIT_S):
         raise StepDeferred(f"no sending turn for chat {row.chat_id} yet", DEFER_S)

@@ -25,7 +25,7 @@ def fire_reminder(job: Job) -> dict[str, Any]:
     due_at = dt.datetime.fromisoformat(job.payload["due_at"])
     late = bool(job.payload.get("late"))
     text, buttons = replies.fired(item, user, late=late, due_at=due_at)
-    say(user, text, buttons, key=f"fired:{item.id}:{job.payload['due_at']}")
+    say(user, text, buttons, key=f"fired:{item.id}:{job.payload['due_at']}", unprompted=True)
     record(
         item, AuditAction.FIRED, AuditActor.SYSTEM, {"due_at": job.payload["due_at"], "late": late}
     )

@@ -27,8 +27,12 @@ def say(
     *,
     key: str,
     reply_to: int | None = None,
+    unprompted: bool = False,
 ) -> OutboxMessage:
-    """Send ``text`` (HTML) to the user's chat, split into parts if it is long."""
+    """Send ``text`` (HTML) to the user's chat, split into parts if it is long.
+
+    ``unprompted`` messages (reminders, nudges, digests) wait out the user's quiet hours.
+    """
     parts = split_text(text) or ["…"]
     rows = []
     for index, part in enumerate(parts):
@@ -38,6 +42,7 @@ def say(
             "buttons": [list(map(list, row)) for row in buttons] if buttons and last else None,
             "reply_to": reply_to if index == 0 else None,
             "next": f"{key}#{index + 1}" if not last else None,
+            "unprompted": unprompted,
         }
         rows.append(_queue(user, SEND, f"{key}#{index}" if index else key, payload))
     _submit(rows[0])
