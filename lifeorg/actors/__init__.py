@@ -9,6 +9,7 @@ configured_broker()  # fail clearly here rather than bind actors to Dramatiq's d
 
 from lifeorg.actors import (  # noqa: E402
     conversation,
+    followups,
     health,
     notify,
     photos,
@@ -16,4 +17,4 @@ from lifeorg.actors import (  # noqa: E402
     understand,
 )
 
-__all__ = ["conversation", "health", "notify", "photos", "reminders", "understand"]
+__all__ = ["conversation", "followups", "health", "notify", "photos", "reminders", "understand"]

@@ -16,6 +16,7 @@ from lifeorg import ledger
 from lifeorg.config import Settings
 from lifeorg.models.base import db, utcnow
 from lifeorg.scheduler.expiry import expire_suggestions
+from lifeorg.scheduler.followups import due_digests, overdue_nudges
 from lifeorg.scheduler.reminders import claim_due, next_due
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Ticker(threading.Thread):
             if time.monotonic() - self._last_expiry >= EXPIRE_EVERY_S:
                 self._last_expiry = time.monotonic()
                 expire_suggestions()
+                due_digests()
+                overdue_nudges()
             upcoming = next_due()
         if upcoming is None:
             return MAX_SLEEP_S
