@@ -135,3 +135,31 @@ def test_the_ticker_fires_a_reminder_within_seconds_of_its_time(user, settle, me
     finally:
         ticker.stop()
     assert messenger.to(ME)[0]["text"] == "⏰ soon"
+
+
+def test_a_recurring_task_done_moves_to_its_next_due_date(user, settle, messenger):
+    """[Done] on 'every monday' keeps the task open, due the following Monday."""
+    from lifeorg.models import Task
+    from lifeorg.models.states import TaskState
+    from lifeorg.pipeline.outbox import say
+    from lifeorg.pipeline.replies import task as task_reply
+    from tests.test_conversation import Chat
+
+    zone = ZoneInfo(BERLIN)
+    due = dt.datetime(2026, 11, 23, 9, 0, tzinfo=zone)  # a Monday
+    item = Task.create(
+        owner=user,
+        description="put the bins out",
+        due_at=due,
+        recurrence="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+    )
+    say(user, *task_reply(item, user), key="task-reply")
+    settle()
+    Chat(messenger, settle).press("Done")
+
+    after = Task.get_by_id(item.id)
+    assert after.state == TaskState.NOT_DONE
+    local = after.due_at.astimezone(zone)
+    assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
+    assert after.due_at > max(due, utcnow())
+    assert "Next due" in messenger.answers[-1][1]

@@ -27,6 +27,7 @@ from lifeorg.pipeline import buttons, replies, route, search
 from lifeorg.pipeline.formatting import escape
 from lifeorg.pipeline.outbox import answer_callback, edit, say
 from lifeorg.pipeline.parse import parse_message
+from lifeorg.scheduler.reminders import next_occurrence
 
 # The quick answers to "when should I remind you?": hours from now, or a local time.
 SOON_HOUR = dt.timedelta(hours=1)
@@ -135,6 +136,27 @@ def _task_done(user: User, task_id: int) -> tuple[str, Redraw]:
     item = _owned(Task, user, task_id)
     if item.state == TaskState.DONE:
         return "Already done.", replies.task(item, user)
+    following = None
+    if item.recurrence and item.due_at is not None:
+        after = max(utcnow(), item.due_at)
+        following = next_occurrence(item.recurrence, item.due_at, user.timezone, after=after)
+    if following is not None:
+        # A recurring task done this time is due again at its next occurrence.
+        before = item.due_at
+        item.due_at = following
+        item.save()
+        _audit(
+            item,
+            AuditAction.UPDATED,
+            {
+                "op": "update",
+                "model": "task",
+                "id": item.id,
+                "values": {"due_at": before.isoformat()},
+            },
+            done_for=before.isoformat(),
+        )
+        return f"Done! Next due {replies._moment(following, user)}", replies.task(item, user)
     item.transition(TaskState.DONE, completed_at=utcnow())
     _audit(
         item,
