@@ -192,6 +192,42 @@ def cmd_bot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Back up the database now (the scheduler also does it nightly)."""
+    from lifeorg.backups import make_backup
+
+    settings = _settings()
+    _open(settings)
+    made = make_backup(settings)
+    print(f"backup written: {made.location} ({made.size_bytes} bytes)")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the database with a backup file (stop the other processes first)."""
+    from pathlib import Path
+
+    from lifeorg.backups import restore
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                "lifeorg restore replaces the whole database; add --yes to confirm", file=sys.stderr
+            )
+            return EXIT_CONFIG
+        if input("This replaces the whole database. Type 'restore' to go on: ") != "restore":
+            print("nothing restored")
+            return EXIT_FAILED
+    settings = _settings()
+    from lifeorg.database import build_database
+    from lifeorg.models.base import db
+
+    db.initialize(build_database(settings.database_url, 2))
+    restore(settings, Path(args.file))
+    print(f"restored {args.file}; processes apply any newer migrations when they start")
+    return EXIT_OK
+
+
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the scheduler: enqueue due reminders, expire suggestions, sweep the ledger."""
     from lifeorg.scheduler.process import run_scheduler
@@ -350,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("run", cmd_run)
     command("scheduler", cmd_scheduler)
+    command("backup", cmd_backup)
+    restore_cmd = command("restore", cmd_restore)
+    restore_cmd.add_argument("file", help="a backup written by lifeorg backup")
+    restore_cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     chat = command("chat", cmd_chat)
     chat.add_argument("--user-id", type=int, help="the Telegram user id to chat as (default: 1)")

@@ -6,7 +6,9 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from lifeorg import runtime
 from lifeorg.actors.step import step
+from lifeorg.backups import make_backup
 from lifeorg.models import Event, Job, Reminder, Task, User
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import EventStatus, ReminderState, TaskState
@@ -98,3 +100,10 @@ def nudge(job: Job) -> dict[str, Any]:
         unprompted=True,
     )
     return {"nudged": task.id}
+
+
+@step("backup", time_limit_s=900)
+def backup(job: Job) -> dict[str, Any]:
+    """Tonight's backup of the database (recorded in the backup table, old ones rotated)."""
+    made = make_backup(runtime.current().settings)
+    return {"location": made.location, "size_bytes": made.size_bytes}

@@ -17,12 +17,14 @@ from lifeorg.models.states import TaskState
 # A digest that could not go out at the user's time (everything was down) still goes out
 # within this window, and not in the middle of the night after it.
 DIGEST_WINDOW = dt.timedelta(hours=2)
+# Nightly backups start at this time (UTC), when a personal organiser is quiet.
+BACKUP_AT = dt.time(3, 0)
 # Tasks that fell overdue longer ago than this were nudged then (or the system was down
 # for longer, and the digest lists them).
 NUDGE_LOOKBACK = dt.timedelta(days=1)
 
 
-def _submit_once(kind: str, key: str, payload: dict, owner_id: int) -> bool:
+def _submit_once(kind: str, key: str, payload: dict, owner_id: int | None) -> bool:
     if Job.select().where(Job.idempotency_key == key).exists():
         return False
     ledger.submit(kind, key, payload, owner_id=owner_id)
@@ -61,3 +63,12 @@ def overdue_nudges(now: dt.datetime | None = None) -> int:
             "nudge", key, {"task_id": task.id, "due_at": task.due_at.isoformat()}, task.owner_id
         )
     return asked
+
+
+def nightly_backup(now: dt.datetime | None = None) -> int:
+    """Ask for today's backup once its time has come (once a day, whoever asks)."""
+    now = (now or utcnow()).astimezone(dt.UTC)
+    if now.time() < BACKUP_AT:
+        return 0
+    day = now.date().isoformat()
+    return int(_submit_once("backup", f"backup:{day}", {"day": day}, None))

@@ -19,7 +19,7 @@ from lifeorg.config import Settings
 from lifeorg.errors import ConfigError
 from lifeorg.models.base import db
 from lifeorg.scheduler.expiry import expire_suggestions
-from lifeorg.scheduler.followups import due_digests, overdue_nudges
+from lifeorg.scheduler.followups import due_digests, nightly_backup, overdue_nudges
 from lifeorg.scheduler.reminders import claim_due
 from lifeorg.scheduler.ticker import EXPIRE_EVERY_S, MAX_SLEEP_S, SWEEP_EVERY_S
 
@@ -63,6 +63,7 @@ def build_scheduler(settings: Settings) -> Any:
         ("expiry", expire_suggestions, EXPIRE_EVERY_S),
         ("digests", due_digests, EXPIRE_EVERY_S),
         ("nudges", overdue_nudges, EXPIRE_EVERY_S),
+        ("backups", nightly_backup, EXPIRE_EVERY_S),
     ]
     for name, work, every_s in passes:
         scheduler.add_job(_pass(name, work), "interval", seconds=every_s, id=name)

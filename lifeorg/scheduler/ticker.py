@@ -16,7 +16,7 @@ from lifeorg import ledger
 from lifeorg.config import Settings
 from lifeorg.models.base import db, utcnow
 from lifeorg.scheduler.expiry import expire_suggestions
-from lifeorg.scheduler.followups import due_digests, overdue_nudges
+from lifeorg.scheduler.followups import due_digests, nightly_backup, overdue_nudges
 from lifeorg.scheduler.reminders import claim_due, next_due
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Ticker(threading.Thread):
                 expire_suggestions()
                 due_digests()
                 overdue_nudges()
+                nightly_backup()
             upcoming = next_due()
         if upcoming is None:
             return MAX_SLEEP_S
