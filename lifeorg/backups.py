@@ -55,11 +55,15 @@ def make_backup(settings: Settings, now: dt.datetime | None = None) -> Backup:
                 f"--dbname={_pg_url(settings)}",
             )
         else:
+            # Its own connection, outside any transaction: the backup API copies while
+            # others keep writing (WAL), and holds no lock of ours while it does.
+            source = sqlite3.connect(db.obj.database, timeout=60)
             destination = sqlite3.connect(target)
             try:
-                db.connection().backup(destination)
+                source.backup(destination)
             finally:
                 destination.close()
+                source.close()
     except (OSError, sqlite3.Error, BackupError) as exc:
         row.transition(BackupStatus.FAILED, finished_at=utcnow(), error=str(exc)[:2000])
         target.unlink(missing_ok=True)

@@ -286,27 +286,30 @@ def running(fake: FakeTelegram, tmp_path: Path, *args: str, **variables: str):
         LIFEORG_POLLING_TIMEOUT_S=str(POLL_S),
         **variables,
     )
+    # Files, not pipes: a process logging at DEBUG fills a pipe nobody reads until it exits,
+    # and then blocks on its next log line.
+    out = open(tmp_path / f"{args[0]}.out", "w+")  # noqa: SIM115 (closed below)
+    err = open(tmp_path / f"{args[0]}.err", "w+")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        lifeorg_command(*args),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        lifeorg_command(*args), cwd=tmp_path, env=env, stdout=out, stderr=err, text=True
     )
+    proc.stderr_file = err  # type: ignore[attr-defined]
     try:
         yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        out.close()
+        err.close()
 
 
 def terminate(proc: subprocess.Popen) -> str:
     """SIGTERM the process, as a deploy does; returns its stderr once it has exited."""
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=COMMAND_TIMEOUT_S)
-    return stderr
+    proc.wait(timeout=COMMAND_TIMEOUT_S)
+    proc.stderr_file.seek(0)  # type: ignore[attr-defined]
+    return proc.stderr_file.read()  # type: ignore[attr-defined]
 
 
 def test_run_answers_in_one_process_and_stops_on_sigterm(fake, tmp_path: Path):

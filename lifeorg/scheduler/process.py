@@ -83,7 +83,9 @@ def run_scheduler(settings: Settings) -> None:
 
     def stop(signum: int, frame: Any) -> None:
         log.info("scheduler stopping (signal %s)", signum)
-        scheduler.shutdown(wait=False)
+        # Wait for a pass in progress: exiting while one is inside the database driver
+        # can crash the interpreter's shutdown.
+        scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
