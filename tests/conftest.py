@@ -182,6 +182,22 @@ def lifeorg_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "lifeorg.cli", *args]
 
 
+# The variables read unprefixed (the platforms' conventions); the rest are LIFEORG_*.
+PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN")
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """This process's environment without any lifeorg configuration, plus ``variables``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in PLATFORM_VARIABLES and not name.upper().startswith("LIFEORG_")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(variables)
+    return env
+
+
 class RecordingMessenger:
     """Stands in for Telegram: keeps what would have been sent."""
 

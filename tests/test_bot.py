@@ -18,9 +18,9 @@ from lifeorg import runtime
 from lifeorg.bot import intake, polling
 from lifeorg.models import Job, Memory, ProcessedUpdate, RefusedUser, User
 from lifeorg.telegram import TelegramClient
-from tests.conftest import lifeorg_command, wait_for
+from tests.conftest import clean_env, lifeorg_command, wait_for
 from tests.fake_telegram import FakeTelegram
-from tests.test_cli import COMMAND_TIMEOUT_S, clean_env, lifeorg
+from tests.test_cli import COMMAND_TIMEOUT_S, lifeorg
 
 ME, STRANGER = 111, 999
 # Short long polls, so that stopping the poller never waits long.

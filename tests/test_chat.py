@@ -12,26 +12,13 @@ from pathlib import Path
 import pytest
 
 from lifeorg.bot.terminal import TerminalMessenger, button_line, clean_line, html_to_plain
-from tests.conftest import ROOT, lifeorg_command
+from tests.conftest import clean_env, lifeorg_command
 
 # A chat script finishes in a few seconds; this bound only stops a hung chat from hanging
 # the suite.
 CHAT_TIMEOUT_S = 120
-PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN")
 NOTE_BUTTONS = "[Pin] [Delete] [Make task] [Remind me]"
 REMINDER = re.compile(r"I'll remind you \w{3} \d{1,2} \w{3}, 09:00:\ncall mum")
-
-
-def chat_env(**variables: str) -> dict[str, str]:
-    """This environment without any lifeorg configuration, plus ``variables``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in PLATFORM_VARIABLES and not name.upper().startswith("LIFEORG_")
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(variables)
-    return env
 
 
 def chat(cwd: Path, script: str | bytes, *args: str, **variables: str) -> tuple[str, str]:
@@ -40,7 +27,7 @@ def chat(cwd: Path, script: str | bytes, *args: str, **variables: str) -> tuple[
     result = subprocess.run(
         lifeorg_command("chat", *args),
         cwd=cwd,
-        env=chat_env(**variables),
+        env=clean_env(**variables),
         input=data,
         capture_output=True,
         timeout=CHAT_TIMEOUT_S,
@@ -200,7 +187,7 @@ def test_a_terminal_gets_a_prompt_and_can_leave(tmp_path, leave):
     """On a terminal the chat prompts, answers, and exits 0 on /quit or Ctrl-D."""
     controller, terminal = os.openpty()
     process = subprocess.Popen(
-        lifeorg_command("chat"), cwd=tmp_path, env=chat_env(), stdin=terminal, stdout=terminal
+        lifeorg_command("chat"), cwd=tmp_path, env=clean_env(), stdin=terminal, stdout=terminal
     )
     os.close(terminal)
     seen = bytearray()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from lifeorg.database import MIGRATIONS_DIR, applied_migrations, build_database,
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
-from tests.conftest import ROOT, lifeorg_command, make_settings
+from tests.conftest import clean_env, lifeorg_command, make_settings
 
 MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 HEAD = MIGRATIONS[-1]
@@ -34,19 +33,6 @@ HEAVY_MODULES = (
     "redis",
     "litellm",
 )
-PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN")
-
-
-def clean_env(**variables: str) -> dict[str, str]:
-    """This process's environment without any lifeorg configuration, plus ``variables``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in PLATFORM_VARIABLES and not name.upper().startswith("LIFEORG_")
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(variables)
-    return env
 
 
 def lifeorg(cwd: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:

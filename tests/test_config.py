@@ -10,8 +10,8 @@ import pytest
 
 from lifeorg.config import Settings, load_settings
 from lifeorg.errors import ConfigError
+from tests.conftest import PLATFORM_VARIABLES
 
-PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN")
 SECRET = "s3cret"
 
 

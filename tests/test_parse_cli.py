@@ -6,8 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, lifeorg_command
-from tests.test_cli import clean_env
+from tests.conftest import ROOT, clean_env, lifeorg_command
 
 NOW = ["--now", "2025-03-12T10:00", "--tz", "Europe/Berlin"]
 

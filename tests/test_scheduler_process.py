@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import uuid
@@ -13,7 +12,7 @@ import pytest
 from lifeorg.models import Job, Reminder, User
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import ReminderState
-from tests.conftest import ROOT, lifeorg_command, wait_for
+from tests.conftest import ROOT, clean_env, lifeorg_command, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +26,9 @@ def test_two_schedulers_claim_every_due_reminder_exactly_once(
     soon = utcnow() + dt.timedelta(seconds=2)  # due once both processes are polling
     for i in range(40):
         Reminder.create(owner=user, text=f"r{i}", fire_at=soon)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEORG_", "DATABASE_URL"))}
-    env.update(
+    env = clean_env(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
-        PYTHONPATH=str(ROOT),
         LIFEORG_QUEUE_NAMESPACE=f"lifeorg-test-{uuid.uuid4().hex[:8]}",
         LIFEORG_DATA_DIR=str(tmp_path / "data"),
     )

@@ -17,7 +17,7 @@ from lifeorg.broker import build_broker
 from lifeorg.models import AuditEntry, Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
-from tests.conftest import ROOT, lifeorg_command, make_settings, wait_for
+from tests.conftest import ROOT, clean_env, lifeorg_command, make_settings, wait_for
 from tests.steps import HOLD_S, effects
 
 pytestmark = pytest.mark.slow
@@ -26,15 +26,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def queue_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
     """Environment for worker processes: this test's database and its own Redis namespace."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEORG_", "DATABASE_URL"))}
-    env.update(
+    return clean_env(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         LIFEORG_QUEUE_NAMESPACE=f"lifeorg-test-{uuid.uuid4().hex[:8]}",
         LIFEORG_DATA_DIR=str(tmp_path / "data"),
-        PYTHONPATH=str(ROOT),
     )
-    return env
 
 
 @pytest.fixture
