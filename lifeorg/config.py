@@ -64,6 +64,13 @@ class Settings(BaseSettings):
 
     timezone: str = "UTC"
     default_reminder_time: str = DEFAULT_REMINDER_TIME
+    # An unanswered question is withdrawn after this many days, audited as expired: a
+    # message whose intent the user never chose (kept as a note), an event found in email,
+    # a "which task did you finish?". A week covers a holiday without piling up questions.
+    suggestion_ttl_days: float = Field(7.0, gt=0, le=365)
+    # Suggested photo tags wait longer: they cost nothing while they wait, and confirming
+    # tags is something people do in batches.
+    tag_suggestion_ttl_days: float = Field(14.0, gt=0, le=365)
 
     queue_namespace: str = Field("lifeorg", pattern=r"^[A-Za-z0-9_.:-]+$")
     worker_processes: int = Field(1, ge=1, le=64)
@@ -195,6 +202,16 @@ class Settings(BaseSettings):
     def default_time(self) -> dt.time:
         """The default reminder time as a time of day."""
         return dt.time.fromisoformat(self.default_reminder_time)
+
+    @property
+    def suggestion_ttl(self) -> dt.timedelta:
+        """How long an unanswered question (intent, email event, task match) stands."""
+        return dt.timedelta(days=self.suggestion_ttl_days)
+
+    @property
+    def tag_suggestion_ttl(self) -> dt.timedelta:
+        """How long a suggested photo tag waits for the user."""
+        return dt.timedelta(days=self.tag_suggestion_ttl_days)
 
 
 def _local_key(data_dir: Path) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lifeorg import runtime
-from lifeorg.models import Event, Memory, Reminder, Task, User
+from lifeorg.models import Event, Job, Memory, Reminder, Task, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import (
@@ -186,13 +186,39 @@ def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
     return "Cancelled.", replies.reminder(item, user)
 
 
-def _match_yes(user: User, task_id: int) -> tuple[str, Redraw]:
-    notice, redraw = _task_done(user, task_id)
-    return notice, redraw
+def _open_question(user: User, memory_id: int) -> Memory:
+    """The memory whose "which task?" question still stands; closes it."""
+    memory = _owned(Memory, user, memory_id)
+    closed = (
+        Memory.update(pending_expires_at=None)
+        .where(
+            (Memory.id == memory.id)
+            & (Memory.status == MemoryStatus.CONFIRMED)
+            & Memory.pending_expires_at.is_null(False)
+        )
+        .execute()
+    )
+    if not closed:
+        raise buttons.ButtonRejected("That question was answered already, or it expired.")
+    return memory
+
+
+def _match_pick(place: int) -> Handler:
+    """Complete the candidate task shown at ``place`` in the question about the memory."""
+
+    def pick(user: User, memory_id: int) -> tuple[str, Redraw]:
+        memory = _open_question(user, memory_id)
+        asked = Job.get_or_none(Job.idempotency_key == f"match_task:memory:{memory.id}")
+        candidates = ((asked.result or {}) if asked else {}).get("candidates") or []
+        if place >= len(candidates):
+            raise buttons.ButtonRejected("That button is not one of mine.")
+        return _task_done(user, candidates[place]["task_id"])
+
+    return pick
 
 
 def _match_no(user: User, memory_id: int) -> tuple[str, Redraw]:
-    memory = _owned(Memory, user, memory_id)
+    memory = _open_question(user, memory_id)
     return "Kept as a note.", replies.note(memory, user)
 
 
@@ -316,8 +342,8 @@ _HANDLERS: dict[str, Handler] = {
         "event_time",
         lambda e: f"📅 When is “{escape(e.description)}”? Send a date and time.",
     ),
-    replies.MATCH_YES: _match_yes,
     replies.MATCH_NO: _match_no,
+    **{action: _match_pick(place) for place, action in enumerate(replies.MATCH_PICKS)},
     replies.AS_NOTE: _decide("note"),
     replies.AS_TASK: _decide("task"),
     replies.AS_REMINDER: _decide("reminder"),

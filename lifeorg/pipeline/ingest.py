@@ -8,13 +8,12 @@ to that question. Anything else is logged and ignored.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 import peewee
 
-from lifeorg import ledger
+from lifeorg import ledger, runtime
 from lifeorg.config import Settings
 from lifeorg.models import Memory, ProcessedUpdate, User
 from lifeorg.models.audit import record
@@ -25,8 +24,6 @@ from lifeorg.pipeline.outbox import say
 
 log = logging.getLogger(__name__)
 
-# An undecided memory waits this long for the user's choice before it is kept as a note.
-PENDING_FOR = dt.timedelta(days=7)
 # Telegram caps a message at 4096 characters; the terminal chat does not, so cap it here.
 MAX_CONTENT = 20_000
 
@@ -159,7 +156,7 @@ def _new_memory(
                 media_type=MediaType.IMAGE if photo else None,
                 telegram_file_id=photo,
                 status=MemoryStatus.PENDING,
-                pending_expires_at=utcnow() + PENDING_FOR,
+                pending_expires_at=utcnow() + runtime.current().settings.suggestion_ttl,
                 source_chat_id=(message.get("chat") or {}).get("id"),
                 source_message_id=message.get("message_id"),
                 forward_origin=message.get("forward_origin"),

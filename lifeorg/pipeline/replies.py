@@ -11,6 +11,7 @@ from lifeorg.models import Event, Memory, Reminder, Task, User
 from lifeorg.models.states import ReminderState, TaskState
 from lifeorg.pipeline import buttons
 from lifeorg.pipeline.formatting import escape, when_text
+from lifeorg.pipeline.match import MAX_CANDIDATES
 from lifeorg.telegram import Buttons
 
 # Button actions: short codes, because callback data has 64 bytes.
@@ -18,7 +19,9 @@ PIN, DELETE_MEMORY, MAKE_TASK, REMIND_ME = "pin", "mdel", "mtask", "mrem"
 TASK_DONE, TASK_DUE, TASK_DELETE = "tdone", "tdue", "tdel"
 REMINDER_CANCEL, REMINDER_TIME = "rcxl", "rtime"
 EVENT_DELETE, EVENT_TIME = "edel", "etime"
-MATCH_YES, MATCH_NO = "myes", "mno"
+MATCH_NO = "mno"
+# "That one": the candidate at this place in the match_task step's result.
+MATCH_PICKS = tuple(f"mp{place}" for place in range(MAX_CANDIDATES))
 AS_NOTE, AS_TASK, AS_REMINDER = "anote", "atask", "arem"
 SOON_HOUR, SOON_EVENING, SOON_TOMORROW = "q1h", "qeve", "qtom"
 FIRED_DONE, SNOOZE_10, SNOOZE_60, SNOOZE_TOMORROW = "rdone", "rs10", "rs60", "rstom"

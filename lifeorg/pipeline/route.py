@@ -13,9 +13,10 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from lifeorg import ledger
+from lifeorg import ledger, runtime
 from lifeorg.models import Event, Memory, Reminder, Task, User
 from lifeorg.models.audit import record
+from lifeorg.models.base import utcnow
 from lifeorg.models.states import AuditAction, AuditActor, EventSource, MemoryStatus
 from lifeorg.pipeline import replies, search
 from lifeorg.pipeline.formatting import escape
@@ -125,9 +126,14 @@ def create_event(
 
 
 def ask_about_match(memory: Memory, result: dict[str, Any]) -> None:
-    """Ask which open task a "done" message completes; never completes one silently."""
+    """Ask which open task a "done" message completes; never completes one silently.
+
+    The memory is a note already; the question stands until ``suggestion_ttl`` passes
+    (``pending_expires_at``), and its buttons name the memory and the candidate's place in
+    this step's recorded result, so an answered or expired question cannot be answered again.
+    """
     user = memory.owner
-    key = f"reply:memory:{memory.id}"
+    key = question_key(memory)
     candidates = result["candidates"]
     chosen = result.get("chosen")
     if not candidates:
@@ -139,8 +145,11 @@ def ask_about_match(memory: Memory, result: dict[str, Any]) -> None:
             reply_to=memory.source_message_id,
         )
         return
+    memory.pending_expires_at = utcnow() + runtime.current().settings.suggestion_ttl
+    memory.save()
+    places = {c["task_id"]: place for place, c in enumerate(candidates)}
     if chosen is not None:
-        description = next(c["description"] for c in candidates if c["task_id"] == chosen)
+        description = candidates[places[chosen]]["description"]
         say(
             user,
             f"Mark “{escape(description)}” as done?",
@@ -148,20 +157,25 @@ def ask_about_match(memory: Memory, result: dict[str, Any]) -> None:
             reply_to=memory.source_message_id,
             buttons=[
                 [
-                    replies.button(user, "Yes", replies.MATCH_YES, chosen),
+                    replies.button(user, "Yes", replies.MATCH_PICKS[places[chosen]], memory.id),
                     replies.button(user, "No", replies.MATCH_NO, memory.id),
                 ]
             ],
         )
         return
     rows = [
-        [replies.button(user, c["description"][:60], replies.MATCH_YES, c["task_id"])]
-        for c in candidates
+        [replies.button(user, c["description"][:60], replies.MATCH_PICKS[place], memory.id)]
+        for place, c in enumerate(candidates)
     ]
     rows.append([replies.button(user, "None of these", replies.MATCH_NO, memory.id)])
     say(
         user, "Which task did you finish?", key=key, buttons=rows, reply_to=memory.source_message_id
     )
+
+
+def question_key(memory: Memory) -> str:
+    """The outbox key of the bot's reply to ``memory``: where its open question was asked."""
+    return f"reply:memory:{memory.id}"
 
 
 def answer_search(memory: Memory, result: dict[str, Any]) -> None:

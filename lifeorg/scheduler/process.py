@@ -14,14 +14,12 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from lifeorg import ledger, runtime
+from lifeorg import runtime
 from lifeorg.config import Settings
 from lifeorg.errors import ConfigError
 from lifeorg.models.base import db
-from lifeorg.scheduler.expiry import expire_suggestions
-from lifeorg.scheduler.followups import due_digests, nightly_backup, overdue_nudges
 from lifeorg.scheduler.reminders import claim_due
-from lifeorg.scheduler.ticker import EXPIRE_EVERY_S, MAX_SLEEP_S, SWEEP_EVERY_S
+from lifeorg.scheduler.ticker import MAX_SLEEP_S, periodic_passes
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +54,7 @@ def build_scheduler(settings: Settings) -> Any:
             "misfire_grace_time": MISFIRE_GRACE_S,
         },
     )
-    lease = dt.timedelta(seconds=settings.job_dispatch_lease_s)
-    passes = [
-        ("reminders", claim_due, MAX_SLEEP_S),
-        ("sweep", lambda: ledger.sweep(dispatch_lease=lease), SWEEP_EVERY_S),
-        ("expiry", expire_suggestions, EXPIRE_EVERY_S),
-        ("digests", due_digests, EXPIRE_EVERY_S),
-        ("nudges", overdue_nudges, EXPIRE_EVERY_S),
-        ("backups", nightly_backup, EXPIRE_EVERY_S),
-    ]
+    passes = [("reminders", claim_due, MAX_SLEEP_S), *periodic_passes(settings)]
     for name, work, every_s in passes:
         scheduler.add_job(_pass(name, work), "interval", seconds=every_s, id=name)
     return scheduler

@@ -1,8 +1,9 @@
-"""Due work inside a one-process setup (``lifeorg chat``, ``lifeorg run``): reminders as they
-fall due, the ledger sweep, and expiring unanswered suggestions.
+"""Due work inside a one-process setup (``lifeorg chat``, ``lifeorg run``): the scheduler's
+passes in a thread, without a separate process.
 
-It sleeps until the next reminder is due, but never longer than ``MAX_SLEEP_S``, so a new
-reminder set by a message is seen within that time and a due one goes out within it.
+The passes are the scheduler process's own (``periodic_passes`` is the one list both run).
+The thread sleeps until the next reminder is due, but never longer than ``MAX_SLEEP_S``, so
+a new reminder set by a message is seen within that time and a due one goes out within it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from lifeorg import ledger
 from lifeorg.config import Settings
@@ -34,10 +37,9 @@ class Ticker(threading.Thread):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(name="lifeorg-ticker", daemon=True)
-        self.dispatch_lease = dt.timedelta(seconds=settings.job_dispatch_lease_s)
+        self.passes = periodic_passes(settings)
         self._halt = threading.Event()
-        self._last_sweep = 0.0
-        self._last_expiry = 0.0
+        self._last_run = dict.fromkeys((name for name, _, _ in self.passes), 0.0)
 
     def stop(self) -> None:
         self._halt.set()
@@ -56,16 +58,24 @@ class Ticker(threading.Thread):
         """One pass; returns how long to sleep before the next."""
         with db.connection_context():
             claim_due()
-            if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
-                self._last_sweep = time.monotonic()
-                ledger.sweep(dispatch_lease=self.dispatch_lease)
-            if time.monotonic() - self._last_expiry >= EXPIRE_EVERY_S:
-                self._last_expiry = time.monotonic()
-                expire_suggestions()
-                due_digests()
-                overdue_nudges()
-                nightly_backup()
+            for name, work, every_s in self.passes:
+                if time.monotonic() - self._last_run[name] >= every_s:
+                    self._last_run[name] = time.monotonic()
+                    work()
             upcoming = next_due()
         if upcoming is None:
             return MAX_SLEEP_S
         return max(0.0, min(MAX_SLEEP_S, (upcoming - utcnow()).total_seconds()))
+
+
+def periodic_passes(settings: Settings) -> list[tuple[str, Callable[[], Any], float]]:
+    """The passes besides due reminders, with how often each runs: one list for the
+    scheduler process and the ticker, so the two never differ in what they do."""
+    lease = dt.timedelta(seconds=settings.job_dispatch_lease_s)
+    return [
+        ("sweep", lambda: ledger.sweep(dispatch_lease=lease), SWEEP_EVERY_S),
+        ("expiry", lambda: expire_suggestions(settings=settings), EXPIRE_EVERY_S),
+        ("digests", due_digests, EXPIRE_EVERY_S),
+        ("nudges", overdue_nudges, EXPIRE_EVERY_S),
+        ("backups", nightly_backup, EXPIRE_EVERY_S),
+    ]
