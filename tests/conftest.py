@@ -60,6 +60,12 @@ def postgres_admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def imap_server() -> services.DovecotServer:
+    """A throwaway Dovecot: ``new_account()`` gives a fresh mailbox, ``append()`` fills it."""
+    return _require(services.dovecot_server, "Dovecot (IMAP)")
+
+
+@pytest.fixture(scope="session")
 def postgres_test_url(postgres_admin_url: str) -> Iterator[str]:
     """One database for the session; each test empties its tables."""
     name = f"lifeorg_test_{os.getpid()}"
@@ -205,6 +211,7 @@ class RecordingMessenger:
         self.files: dict[str, bytes | Exception] = {}  # what download() serves (or raises)
         self.sent: list[dict] = []
         self.answers: list[tuple[str, str | None]] = []
+        self.documents: list[dict] = []  # send_document: chat, name, caption, data, id
         self._ids = itertools.count(5000)
         self._lock = threading.Lock()
 
@@ -237,6 +244,16 @@ class RecordingMessenger:
     def answer_callback(self, callback_id, text=None):
         with self._lock:
             self.answers.append((callback_id, text))
+
+    def send_document(self, chat_id, path, file_name, caption=None):
+        data = Path(path).read_bytes()  # the sender deletes its file once this returns
+        with self._lock:
+            message_id = next(self._ids)
+            self.documents.append(
+                {"chat": chat_id, "name": file_name, "caption": caption, "data": data}
+                | {"id": message_id}
+            )
+        return message_id
 
     def download(self, file_id: str) -> bytes:
         value = self.files[file_id]

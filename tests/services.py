@@ -1,7 +1,9 @@
 """Real Redis and PostgreSQL servers for the test suite: use running ones or start throwaways.
 
 Set LIFEORG_TEST_THROWAWAY=1 to skip the env URLs and default local ports and always start
-throwaway servers. Whether a missing service skips or fails is up to the caller (CI fails).
+throwaway servers. Dovecot (IMAP) is always a throwaway, from the binary that `make services`
+installs (scripts/install-dovecot.sh), with accounts made per test.
+Whether a missing service skips or fails is up to the caller (CI fails).
 """
 
 from __future__ import annotations
@@ -9,16 +11,25 @@ from __future__ import annotations
 import atexit
 import functools
 import glob
+import grp
+import imaplib
 import importlib.util
+import itertools
 import os
 import pwd
+import re
+import secrets
 import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -188,19 +199,30 @@ def _postgres_bin_dir() -> Path | None:
     return next((d for d in dirs if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
 
 
-def _as_user() -> tuple[list[str], str | None]:
-    """Command prefix and user name to run PostgreSQL tools unprivileged (empty if not root)."""
+def _unprivileged_user(what: str) -> pwd.struct_passwd | None:
+    """The account to run server `what` as: None if not root, else the first existing one.
+
+    PostgreSQL refuses to run as root, and a test server has no business running as root.
+    """
     if os.geteuid() != 0:
-        return [], None
+        return None
     for user in UNPRIVILEGED_USERS:
         try:
-            pwd.getpwnam(user)
+            return pwd.getpwnam(user)
         except KeyError:
             continue
-        if shutil.which("runuser"):
-            return ["runuser", "-u", user, "--"], user
-        return ["su", "-s", "/bin/sh", user, "-c"], user
-    raise ServiceUnavailable(f"Running as root and none of {UNPRIVILEGED_USERS} exists for initdb.")
+    raise ServiceUnavailable(f"Running as root and none of {UNPRIVILEGED_USERS} exists for {what}.")
+
+
+def _as_user() -> tuple[list[str], str | None]:
+    """Command prefix and user name to run PostgreSQL tools unprivileged (empty if not root)."""
+    entry = _unprivileged_user("initdb")
+    if entry is None:
+        return [], None
+    user = entry.pw_name
+    if shutil.which("runuser"):
+        return ["runuser", "-u", user, "--"], user
+    return ["su", "-s", "/bin/sh", user, "-c"], user
 
 
 def _run(prefix: list[str], argv: list[str]) -> subprocess.CompletedProcess:
@@ -292,6 +314,262 @@ def create_database(admin_url: str, name: str) -> str:
     with _admin(admin_url) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+# --- Dovecot: a real IMAP server for the mail tests --------------------------------------
+
+# The config below is Dovecot 2.3 syntax (Debian 12's Dovecot); 2.4 renamed most settings.
+DOVECOT_SERIES = (2, 3)
+DOVECOT_INSTALL_HINT = "`make services` installs it (as root, with apt-get): dovecot-imapd"
+# A mail never touches the network here; the longest step is the first login's maildir setup.
+IMAP_TIMEOUT_S = 10
+
+DOVECOT_CONFIG = """\
+# A throwaway Dovecot for the test suite: plaintext IMAP on loopback, one temp directory.
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+# Log why a login was refused (the log's tail is in a failed start's message); answer a
+# wrong password at once, as the tests that try one need not be slowed down.
+auth_verbose = yes
+auth_failure_delay = 0
+# Everything runs as one unprivileged account: the master cannot switch users anyway.
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+# Mail files belong to that account, whatever its uid (Dovecot's default floor is 500).
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+mail_location = maildir:~/Maildir
+# Folders nest with "/", as on most hosted mail ("Archive/2024"), not Maildir++'s ".".
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {tmp}/users/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {tmp}/users/%u
+}}
+service imap-login {{
+  # Chrooting needs root; the login process runs as the one account above.
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+class ImapAccount(NamedTuple):
+    """Credentials of one mailbox on the throwaway Dovecot."""
+
+    user: str
+    password: str
+
+
+class DovecotServer:
+    """A Dovecot master process serving IMAP on a loopback port, one passwd file per user.
+
+    One file per user, because Dovecot checks a passwd file for changes at most once a
+    second: an account added to a shared file could not log in at once.
+    """
+
+    def __init__(self, binary: str, tmp: Path, port: int, account: pwd.struct_passwd) -> None:
+        self.binary, self.tmp, self.host, self.port = binary, tmp, "127.0.0.1", port
+        self._account = account
+        self._passwords: dict[str, str] = {}
+        self._lock = threading.Lock()  # tests in threads must never get the same account
+        self._ids = itertools.count(1)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / "dovecot.log"
+
+    def new_account(self) -> ImapAccount:
+        """A new user with an empty mailbox (its maildir is made at the first login)."""
+        with self._lock:
+            user = f"user{next(self._ids)}"
+        return self._add_user(user)
+
+    def _add_user(self, user: str) -> ImapAccount:
+        """Write `user`'s passwd file (renamed into place: Dovecot never reads half of it)."""
+        password = secrets.token_hex(8)
+        uid, gid = self._account.pw_uid, self._account.pw_gid
+        home = self.tmp / "home" / user
+        users = self.tmp / "users"
+        users.mkdir(exist_ok=True)
+        os.chown(users, uid, gid)
+        staged = users / f".{user}.new"
+        staged.write_text(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{home}::\n")
+        os.chown(staged, uid, gid)
+        staged.chmod(0o600)
+        os.replace(staged, users / user)
+        self._passwords[user] = password
+        return ImapAccount(user, password)
+
+    def connect(self, user: str) -> imaplib.IMAP4:
+        """A logged-in imaplib connection for `user` (an account made by new_account)."""
+        client = imaplib.IMAP4(self.host, self.port, timeout=IMAP_TIMEOUT_S)
+        try:
+            client.login(user, self._passwords[user])
+        except BaseException:
+            client.shutdown()
+            raise
+        return client
+
+    def append(
+        self,
+        user: str,
+        raw: bytes,
+        folder: str = "INBOX",
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> int:
+        """Put `raw` into `folder` (made if missing) by IMAP APPEND; return the mail's UID.
+
+        Raises imaplib.IMAP4.error if the server refuses the mail.
+        """
+        client = self.connect(user)
+        try:
+            flag_list = f"({' '.join(flags)})" if flags else None
+            when = imaplib.Time2Internaldate(internal_date) if internal_date else None
+            status, data = client.append(_quoted(folder), flag_list, when, raw)
+            if status != "OK" and b"[TRYCREATE]" in b" ".join(data):
+                client.create(_quoted(folder))
+                status, data = client.append(_quoted(folder), flag_list, when, raw)
+            if status != "OK":
+                raise imaplib.IMAP4.error(f"APPEND to {folder!r} refused: {data!r}")
+            return _appended_uid(data)
+        finally:
+            client.logout()
+
+    def start(self) -> None:
+        """Run `dovecot -F` and wait until a login succeeds; raise ServiceUnavailable if not."""
+        self._add_user("probe")
+        argv = [self.binary, "-F", "-c", str(self.tmp / "dovecot.conf")]
+        user = {}
+        if os.geteuid() == 0:
+            user = {"user": self._account.pw_uid, "group": self._account.pw_gid}
+            user["extra_groups"] = []
+        with open(self.tmp / "stdout.log", "ab") as out:
+            self.process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **user
+            )
+        ready = _wait_until(lambda: self.process.poll() is not None or self._login_works("probe"))
+        if not ready or self.process.poll() is not None:
+            self.stop()
+            raise ServiceUnavailable(
+                f"Throwaway Dovecot ({' '.join(argv)}) did not accept an IMAP login on "
+                f"{self.host}:{self.port} within {START_TIMEOUT_S}s: {self._log_tail()}"
+            )
+
+    def _login_works(self, user: str) -> bool:
+        try:
+            self.connect(user).logout()
+        except (OSError, imaplib.IMAP4.error):
+            return False
+        return True
+
+    def _log_tail(self) -> str:
+        """The end of Dovecot's own log and its stderr, for a failure message."""
+        text = "".join(
+            path.read_text(errors="replace")
+            for path in (self.log, self.tmp / "stdout.log")
+            if path.exists()
+        )
+        return " ".join(text.split())[-800:] or "(no log output)"
+
+    def stop(self) -> None:
+        """Stop the master (it stops its children) and remove the temp directory."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _quoted(folder: str) -> str:
+    """An IMAP quoted string, as imaplib sends mailbox names as they are."""
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _appended_uid(data: list) -> int:
+    """The UID from an APPEND's `[APPENDUID <uidvalidity> <uid>]` response (RFC 4315)."""
+    text = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
+    match = re.search(r"\[APPENDUID \d+ (\d+)\]", text)
+    if match is None:
+        raise imaplib.IMAP4.error(f"APPEND gave no APPENDUID: {text!r}")
+    return int(match.group(1))
+
+
+def dovecot_binary() -> str | None:
+    """The dovecot binary: PATH first, then /usr/sbin (not on an unprivileged user's PATH)."""
+    found = shutil.which("dovecot")
+    if found:
+        return found
+    return "/usr/sbin/dovecot" if os.access("/usr/sbin/dovecot", os.X_OK) else None
+
+
+def _dovecot_version(binary: str) -> str:
+    """`dovecot --version`, e.g. '2.3.19.1 (9b53102964)'."""
+    result = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S * 4
+    )
+    return result.stdout.strip() or result.stderr.strip()
+
+
+@functools.cache
+def dovecot_server() -> DovecotServer:
+    """A throwaway Dovecot on a free loopback port, stopped and removed at exit."""
+    binary = dovecot_binary()
+    if binary is None:
+        raise ServiceUnavailable(f"No dovecot on PATH or in /usr/sbin; {DOVECOT_INSTALL_HINT}.")
+    version = _dovecot_version(binary)
+    series = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if series != DOVECOT_SERIES:
+        raise ServiceUnavailable(
+            f"{binary} is Dovecot {version!r}; tests/services.py writes a config for "
+            f"{'.'.join(map(str, DOVECOT_SERIES))} only."
+        )
+    account = _unprivileged_user("dovecot") or pwd.getpwuid(os.geteuid())
+    # Under /tmp so an unprivileged user can reach it even if $TMPDIR is root-only, and
+    # short, as Dovecot's unix sockets live in it (paths are limited to about 100 bytes).
+    tmp = Path(tempfile.mkdtemp(prefix="lifeorg-imap-", dir="/tmp"))
+    os.chown(tmp, account.pw_uid, account.pw_gid)
+    port = _free_port()
+    (tmp / "dovecot.conf").write_text(
+        DOVECOT_CONFIG.format(
+            tmp=tmp,
+            port=port,
+            user=account.pw_name,
+            group=grp.getgrgid(account.pw_gid).gr_name,
+            uid=account.pw_uid,
+        )
+    )
+    server = DovecotServer(binary, tmp, port, account)
+    server.start()
+    atexit.register(server.stop)
+    return server
 
 
 def missing_packages() -> list[str]:
