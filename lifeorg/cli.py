@@ -336,6 +336,48 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_extract_email(args: argparse.Namespace) -> int:
+    """Print the events found in an .eml file as JSON (no database needed)."""
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from lifeorg.errors import ConfigError
+    from lifeorg.pipeline.mail.extract import extract_events
+    from lifeorg.pipeline.zones import resolve_zone
+
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"lifeorg extract-email: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        settings = _settings()
+    except ConfigError:
+        if args.tz is None:
+            raise  # no zone to fall back on: exit 2 naming the bad setting
+        settings = None  # --tz given: run offline without the settings
+    try:
+        zone = resolve_zone(args.tz or settings.timezone)
+    except ValueError as exc:
+        print(f"lifeorg extract-email: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(zone)
+    except ValueError:
+        print(f"lifeorg extract-email: --now must be ISO 8601 (got {args.now!r})", file=sys.stderr)
+        return EXIT_CONFIG
+    now = now.replace(tzinfo=zone) if now.tzinfo is None else now
+    llm = None
+    if settings is not None and settings.llm_configured:
+        from lifeorg.llm import LLMClient
+
+        llm = LLMClient(settings)
+    events = extract_events(raw, tz=zone, now=now, llm=llm)
+    print(json.dumps([e.to_json() for e in events], indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -399,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--now", help="ISO 8601 time to parse at (no offset: in --tz)")
     parse.add_argument("--tz", help="IANA time zone (default: LIFEORG_TIMEZONE)")
     parse.add_argument("--default-time", help="HH:MM for a day without a time (default: 09:00)")
+
+    extract_email = command("extract-email", cmd_extract_email)
+    extract_email.add_argument("file", help="an RFC 822 message (.eml)")
+    extract_email.add_argument("--tz", help="IANA time zone (default: LIFEORG_TIMEZONE)")
+    extract_email.add_argument("--now", help="ISO 8601 time to read it at (no offset: in --tz)")
 
     doctor = command("doctor", cmd_doctor)
     doctor.add_argument(

@@ -9,12 +9,22 @@ directory is read when present. The defaults make a working laptop setup: SQLite
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lifeorg.errors import ConfigError
@@ -38,6 +48,71 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"LIFEORG_{name}")
 
 
+# Names of servers reachable without crossing the internet, besides loopback and private
+# addresses: the only ones a mailbox may be read from without TLS (a local Dovecot, a
+# bridge such as Proton's on 127.0.0.1).
+_LOCAL_HOSTNAMES = ("localhost",)
+
+
+class Mailbox(BaseModel):
+    """One IMAP mailbox whose mail becomes event suggestions for one user."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The owner's Telegram user id: their suggestions go to them, and only to them.
+    owner: int
+    host: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    password: SecretStr
+    # tls (IMAPS, port 993) by default; starttls upgrades port 143; plain is for a server
+    # on this machine or the local network only.
+    security: Literal["tls", "starttls", "plain"] = "tls"
+    port: int | None = Field(None, ge=1, le=65535)
+    folder: str = "INBOX"
+    # What happens to a handled mail: nothing (the default: the mailbox is not changed),
+    # flagged as seen, or moved to ``move_to``.
+    after: Literal["none", "seen", "move"] = "none"
+    move_to: str | None = None
+    # The first poll looks back this far, so connecting an old mailbox does not turn years
+    # of mail into suggestions.
+    since_days: int = Field(30, ge=0, le=3650)
+    name: str | None = Field(None, description="A stable name; defaults to user@host/folder.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Mailbox:
+        if self.security == "plain" and not _is_local(self.host):
+            raise ValueError(
+                f"security 'plain' sends the password in clear text, so it is only allowed "
+                f"for a server on this machine or the local network, not {self.host!r}: "
+                f"use 'tls' or 'starttls'"
+            )
+        if self.after == "move" and not self.move_to:
+            raise ValueError("after 'move' needs move_to, the folder handled mail goes to")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The name the mailbox's state and processed mails are recorded under."""
+        return self.name or f"{self.username}@{self.host}/{self.folder}"
+
+    @property
+    def imap_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+
+def _is_local(host: str) -> bool:
+    """A loopback or private address (or localhost): plaintext stays off the internet."""
+    import ipaddress
+
+    if host.lower() in _LOCAL_HOSTNAMES or host.lower().endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 class Settings(BaseSettings):
     """Everything a Life Organiser process needs to know about its environment."""
 
@@ -57,6 +132,9 @@ class Settings(BaseSettings):
     )
     port: int = Field(8000, validation_alias=_env("PORT"), ge=1, le=65535)
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    # Set by Heroku and Dokku in every process they start ("web.1", "worker.2"): each runs in
+    # a container of its own, whose files no other process sees. Never set by hand.
+    dyno: str | None = Field(None, validation_alias=AliasChoices("DYNO"))
 
     data_dir: Path = DEFAULT_DATA_DIR
     image_dir: Path | None = None
@@ -84,6 +162,11 @@ class Settings(BaseSettings):
     job_lease_grace_s: int = Field(30, ge=1)
     database_pool_size: int = Field(20, ge=1, le=500)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # text for a terminal; json (one object per line) for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    # Where `lifeorg worker` serves Prometheus metrics (/metrics) for all its processes;
+    # 0 serves none. 9191 is the port Dramatiq's own Prometheus exporter uses.
+    metrics_port: int = Field(9191, ge=0, le=65535)
 
     # The LLM is optional: without a model everything runs on the offline path.
     llm_model: str | None = Field(
@@ -110,6 +193,14 @@ class Settings(BaseSettings):
     # Long polling waits this long for updates; Telegram allows up to 50 s.
     polling_timeout_s: int = Field(25, ge=0, le=50)
 
+    # IMAP mailboxes read for events: a JSON list of objects (see docs/configuration.md).
+    mailboxes: Annotated[list[Mailbox], NoDecode] = Field(default_factory=list)
+    # How often each mailbox is looked at. Appointments by mail are rarely urgent to the
+    # minute, and providers throttle clients that poll more often than every few minutes.
+    mail_poll_s: int = Field(300, ge=30, le=86400)
+    # A confirmed event from email is announced this long before it starts.
+    event_reminder_minutes: int = Field(60, ge=0, le=10080)
+
     @field_validator("allowed_users", mode="before")
     @classmethod
     def _split_users(cls, value: object) -> object:
@@ -123,6 +214,31 @@ class Settings(BaseSettings):
                 ) from None
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("mailboxes", mode="before")
+    @classmethod
+    def _parse_mailboxes(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                # The message names the position, never the text: it holds passwords.
+                raise ValueError(
+                    f"must be a JSON list of mailboxes (not valid JSON at character {exc.pos})"
+                ) from None
+        if isinstance(value, dict):
+            return [value]
+        return value
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_mailboxes(cls, value: list[Mailbox]) -> list[Mailbox]:
+        keys = [mailbox.key for mailbox in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two mailboxes have the same name; give each a distinct 'name'")
         return value
 
     @field_validator("database_url")
@@ -234,20 +350,56 @@ def _redact(url: str) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment; raises ConfigError with every problem named."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             problems.append(f"{_variable_name(field)}: {_clean(error['msg'])}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    _refuse_unshared_sqlite(settings)
+    return settings
+
+
+def _refuse_unshared_sqlite(settings: Settings) -> None:
+    """Refuse SQLite where the processes of one deployment run in separate containers.
+
+    On Heroku and Dokku (``DYNO`` is set) each process has a filesystem of its own, emptied
+    at every restart on Heroku; with a shared broker the processes hand work to each other,
+    so each would read and write a SQLite file nobody else sees, and lose it on the next
+    deploy. One machine (a laptop, ``lifeorg run``) shares its file and is left alone.
+    Raises ConfigError naming DATABASE_URL.
+    """
+    if settings.dyno is None or settings.queue_url is None:
+        return
+    if not settings.database_url.lower().startswith("sqlite"):
+        return
+    if "database_url" in settings.model_fields_set:
+        database = f"{_redact(settings.database_url)} is a SQLite file"
+    else:
+        database = f"is not set, so the database would be a SQLite file ({DEFAULT_DATABASE_URL})"
+    broker = "LIFEORG_BROKER_URL" if settings.broker_url else "REDIS_URL"
+    raise ConfigError(
+        f"invalid configuration:\n  DATABASE_URL {database}, which the processes of this "
+        f"deployment cannot share: DYNO={settings.dyno} says the platform (Heroku or Dokku) "
+        f"runs each process in a container with its own filesystem, and {broker} hands work "
+        "between them. Use PostgreSQL: `heroku addons:create heroku-postgresql` or "
+        "`dokku postgres:link DB APP` sets DATABASE_URL. SQLite is for one machine "
+        "(`lifeorg run` or `lifeorg chat` without a shared broker)."
+    )
 
 
 def _variable_name(field: str) -> str:
-    """The environment variable a user sets for a settings field."""
+    """The environment variable a user sets for a settings field (and where inside it)."""
     bare = {"database_url", "redis_url", "port", "telegram_bot_token"}
-    name = field.lower().removeprefix("lifeorg_")
-    return name.upper() if name in bare else f"LIFEORG_{name.upper()}"
+    name, *inside = field.lower().removeprefix("lifeorg_").split(".")
+    variable = name.upper() if name in bare else f"LIFEORG_{name.upper()}"
+    if name == "mailboxes" and inside and inside[0].isdigit():
+        where = f"mailbox {int(inside[0]) + 1}" + (
+            f", {'.'.join(inside[1:])}" if inside[1:] else ""
+        )
+        return f"{variable} ({where})"
+    return variable
 
 
 def _clean(message: str) -> str:

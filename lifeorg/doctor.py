@@ -53,6 +53,14 @@ def run_checks(*, worker_timeout_s: float = 10.0) -> list[CheckResult]:
     results.append(broker)
     if database.ok and not database.warning and broker.ok and settings.queue_url is not None:
         results.append(_guard("workers", lambda: _check_workers(worker_timeout_s)))
+    if settings.telegram_bot_token is not None:
+        results.append(_guard("telegram", lambda: _check_telegram(settings)))
+    if settings.llm_configured:
+        results.append(_guard("llm", lambda: _check_llm(settings)))
+    results += [
+        _guard(f"mailbox {mailbox.key}", lambda m=mailbox: _check_mailbox(m))
+        for mailbox in settings.mailboxes
+    ]
     return results
 
 
@@ -124,4 +132,45 @@ def _check_workers(timeout_s: float) -> str:
         time.sleep(POLL_S)
     raise LifeorgError(
         f"no worker answered within {timeout_s:g} s; start one with `lifeorg worker`"
+    )
+
+
+def _check_telegram(settings: Settings) -> str:
+    """The token works: the Bot API knows the bot (the token itself is never shown)."""
+    from lifeorg.telegram import TelegramClient
+
+    client = TelegramClient(
+        settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url
+    )
+    me = client.get_me()
+    return f"bot @{me.get('username')} (id {me.get('id')}) at {settings.telegram_api_url}"
+
+
+def _check_llm(settings: Settings) -> str:
+    """One tiny completion through the configured model, timed."""
+    from pydantic import BaseModel
+
+    from lifeorg.llm import LLMClient
+    from lifeorg.pipeline.prompts import Prompt
+
+    class Pong(BaseModel):
+        ok: bool
+
+    ping = Prompt(name="doctor_ping", system="Answer with ok set to true.")
+    started = time.monotonic()
+    LLMClient(settings).complete(ping, {"check": "ping"}, Pong)
+    took_ms = (time.monotonic() - started) * 1000
+    return f"{settings.llm_model} answered in {took_ms:.0f} ms"
+
+
+def _check_mailbox(mailbox) -> str:
+    """Log in, open the folder, count its mail; nothing in the mailbox changes."""
+    from lifeorg.imap import session
+
+    with session(mailbox) as imap:
+        total = imap.client.folder.status(mailbox.folder, ["MESSAGES"])["MESSAGES"]
+        validity = imap.uidvalidity()
+    return (
+        f"{mailbox.folder} on {mailbox.host}:{mailbox.imap_port} ({mailbox.security}): "
+        f"{total} mails, UIDVALIDITY {validity}"
     )

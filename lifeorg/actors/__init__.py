@@ -11,10 +11,20 @@ from lifeorg.actors import (  # noqa: E402
     conversation,
     followups,
     health,
+    mail,
     notify,
     photos,
     reminders,
     understand,
 )
 
-__all__ = ["conversation", "followups", "health", "notify", "photos", "reminders", "understand"]
+__all__ = [
+    "conversation",
+    "followups",
+    "health",
+    "mail",
+    "notify",
+    "photos",
+    "reminders",
+    "understand",
+]

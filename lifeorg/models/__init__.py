@@ -5,7 +5,7 @@ from lifeorg.models.backup import Backup
 from lifeorg.models.conversation import ButtonPress, RefusedUser
 from lifeorg.models.event import Event
 from lifeorg.models.image import MemoryImage
-from lifeorg.models.inbound import ProcessedEmail, ProcessedUpdate
+from lifeorg.models.inbound import MailboxState, ProcessedEmail, ProcessedUpdate
 from lifeorg.models.job import Job
 from lifeorg.models.memory import Memory, MemoryTag
 from lifeorg.models.outbox import OutboxMessage
@@ -28,6 +28,7 @@ ALL_MODELS = [
     AuditEntry,
     ProcessedUpdate,
     ProcessedEmail,
+    MailboxState,
     OutboxMessage,
     Backup,
     ButtonPress,

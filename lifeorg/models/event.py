@@ -23,7 +23,9 @@ class Event(TimestampedModel):
     location = peewee.TextField(null=True)
     source_type = peewee.CharField(max_length=16, choices=[(s, s) for s in EventSource])
     # The email's Message-ID (with the ICS UID when a mail holds several events).
-    source_ref = peewee.CharField(max_length=998, null=True)
+    source_ref = peewee.CharField(max_length=998, null=True, index=True)
+    # An invite's SEQUENCE: an update with a lower one is older news and changes nothing.
+    source_sequence = peewee.IntegerField(default=0)
     memory = peewee.ForeignKeyField(Memory, null=True, on_delete="SET NULL", index=True)
     status = StateField(EventStatus, EVENT_TRANSITIONS, default=EventStatus.CONFIRMED)
     expires_at = InstantField(null=True, index=True)

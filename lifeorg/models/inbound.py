@@ -29,3 +29,17 @@ class ProcessedEmail(BaseModel):
             (("mailbox", "uidvalidity", "uid"), True),
             (("mailbox", "message_id"), False),
         )
+
+
+class MailboxState(BaseModel):
+    """One configured mailbox's polling state: its lease (one poll at a time, whichever
+    scheduler or worker asks) and how far it has been read."""
+
+    name = peewee.CharField(max_length=255, unique=True)
+    # A poll holds the mailbox until then; a crashed poll's lease simply runs out.
+    lease_until = InstantField(null=True)
+    uidvalidity = peewee.BigIntegerField(null=True)
+    # Every UID up to this one (in this UIDVALIDITY) has been handed to extract_email.
+    last_uid = peewee.BigIntegerField(default=0)
+    last_poll_at = InstantField(null=True)
+    last_error = peewee.TextField(null=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from lifeorg.models.base import InstantField, StateField, TimestampedModel
+from lifeorg.models.event import Event
 from lifeorg.models.memory import Memory
 from lifeorg.models.states import REMINDER_TRANSITIONS, ReminderState
 from lifeorg.models.user import User
@@ -17,6 +18,8 @@ class Reminder(TimestampedModel):
 
     owner = peewee.ForeignKeyField(User, backref="reminders", on_delete="CASCADE", index=True)
     memory = peewee.ForeignKeyField(Memory, null=True, on_delete="SET NULL", index=True)
+    # The event this reminder announces: it goes with the event, and moves with it.
+    event = peewee.ForeignKeyField(Event, null=True, on_delete="CASCADE", index=True)
     text = peewee.TextField()
     fire_at = InstantField(index=True)
     recurrence = peewee.TextField(null=True)

@@ -63,7 +63,7 @@ Redraw = tuple[str, Any] | None
 Handler = Callable[[User, int], tuple[str, Redraw]]
 
 
-def _owned(model: Any, user: User, entity_id: int) -> Any:
+def owned(model: Any, user: User, entity_id: int) -> Any:
     """The user's own row, or a rejection: another user's id does nothing."""
     row = model.get_or_none((model.id == entity_id) & (model.owner == user))
     if row is None:
@@ -76,7 +76,7 @@ def _audit(row: Any, action: AuditAction, undo: dict[str, Any], **detail: Any) -
 
 
 def _pin(user: User, memory_id: int) -> tuple[str, Redraw]:
-    memory = _owned(Memory, user, memory_id)
+    memory = owned(Memory, user, memory_id)
     memory.pinned = not memory.pinned
     memory.save()
     _audit(
@@ -96,7 +96,7 @@ def _delete(model: Any, notice: str) -> Handler:
     """A handler deleting the user's row of ``model``, audited with the row to restore."""
 
     def delete(user: User, entity_id: int) -> tuple[str, Redraw]:
-        row = _owned(model, user, entity_id)
+        row = owned(model, user, entity_id)
         snapshot = row.__data__.copy()
         row.delete_instance()
         table = model._meta.table_name
@@ -111,7 +111,7 @@ def _ask_time(model: Any, kind: str, question: Callable[[Any], str]) -> Handler:
     """A handler asking for a new moment for the user's row; the answer sets it."""
 
     def ask(user: User, entity_id: int) -> tuple[str, Redraw]:
-        row = _owned(model, user, entity_id)
+        row = owned(model, user, entity_id)
         user.awaiting = {"kind": kind, "id": row.id}
         user.save()
         return "Send the new time", (question(row), None)
@@ -120,20 +120,20 @@ def _ask_time(model: Any, kind: str, question: Callable[[Any], str]) -> Handler:
 
 
 def _make_task(user: User, memory_id: int) -> tuple[str, Redraw]:
-    memory = _owned(Memory, user, memory_id)
+    memory = owned(Memory, user, memory_id)
     item = route.create_task(user, memory, memory.content, None, None)
     return "Task created.", replies.task(item, user)
 
 
 def _remind_me(user: User, memory_id: int) -> tuple[str, Redraw]:
-    memory = _owned(Memory, user, memory_id)
+    memory = owned(Memory, user, memory_id)
     user.awaiting = {"kind": "reminder", "memory": memory.id, "text": memory.content}
     user.save()
     return "When?", replies.ask_when(memory, user, memory.content[:80])
 
 
 def _task_done(user: User, task_id: int) -> tuple[str, Redraw]:
-    item = _owned(Task, user, task_id)
+    item = owned(Task, user, task_id)
     if item.state == TaskState.DONE:
         return "Already done.", replies.task(item, user)
     following = None
@@ -173,7 +173,7 @@ def _task_done(user: User, task_id: int) -> tuple[str, Redraw]:
 
 
 def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
-    item = _owned(Reminder, user, reminder_id)
+    item = owned(Reminder, user, reminder_id)
     if item.state != ReminderState.CANCELLED:
         previous = str(item.state)
         item.transition(ReminderState.CANCELLED)
@@ -188,7 +188,7 @@ def _reminder_cancel(user: User, reminder_id: int) -> tuple[str, Redraw]:
 
 def _open_question(user: User, memory_id: int) -> Memory:
     """The memory whose "which task?" question still stands; closes it."""
-    memory = _owned(Memory, user, memory_id)
+    memory = owned(Memory, user, memory_id)
     closed = (
         Memory.update(pending_expires_at=None)
         .where(
@@ -224,7 +224,7 @@ def _match_no(user: User, memory_id: int) -> tuple[str, Redraw]:
 
 def _decide(intent: str) -> Handler:
     def decide(user: User, memory_id: int) -> tuple[str, Redraw]:
-        memory = _owned(Memory, user, memory_id)
+        memory = owned(Memory, user, memory_id)
         if memory.status != MemoryStatus.PENDING:
             raise buttons.ButtonRejected("That was decided already.")
         parsed = _parse(user, memory.content)
@@ -248,7 +248,7 @@ def _decide(intent: str) -> Handler:
 
 def _soon(choice: str) -> Handler:
     def soon(user: User, memory_id: int) -> tuple[str, Redraw]:
-        memory = _owned(Memory, user, memory_id)
+        memory = owned(Memory, user, memory_id)
         when = _quick_time(user, choice)
         text = (
             (user.awaiting or {}).get("text")
@@ -278,7 +278,7 @@ def _quick_time(user: User, choice: str) -> dt.datetime:
 
 
 def _fired_done(user: User, reminder_id: int) -> tuple[str, Redraw]:
-    item = _owned(Reminder, user, reminder_id)
+    item = owned(Reminder, user, reminder_id)
     return "Done ✅", (f"✅ {escape(item.text)}", None)
 
 
@@ -291,7 +291,7 @@ SNOOZES = {
 
 def _snooze(choice: str) -> Handler:
     def snooze(user: User, reminder_id: int) -> tuple[str, Redraw]:
-        item = _owned(Reminder, user, reminder_id)
+        item = owned(Reminder, user, reminder_id)
         when = (utcnow() + SNOOZES[choice]).replace(second=0, microsecond=0)
         if choice == replies.SNOOZE_TOMORROW:  # tomorrow at the time it was set for
             zone = ZoneInfo(user.timezone)

@@ -19,7 +19,13 @@ from lifeorg.models import Memory, ProcessedUpdate, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import db, utcnow
 from lifeorg.models.states import AuditAction, AuditActor, MediaType, MemoryStatus
-from lifeorg.pipeline import actions, commands, replies, search
+from lifeorg.pipeline import (
+    actions,
+    commands,
+    email_events,  # noqa: F401  (its [Confirm] [Reject] buttons)
+    replies,
+    search,
+)
 from lifeorg.pipeline.outbox import say
 
 log = logging.getLogger(__name__)

@@ -155,7 +155,7 @@ def tag_reply(memory: Memory, user: User) -> replies.Reply:
 
 
 def _confirm(user: User, memory_id: int):
-    memory = actions._owned(Memory, user, memory_id)
+    memory = actions.owned(Memory, user, memory_id)
     moved = MemoryTag.move_where(
         MemoryTag.memory == memory, TagStatus.SUGGESTED, TagStatus.CONFIRMED, confirmed_at=utcnow()
     )
@@ -164,7 +164,7 @@ def _confirm(user: User, memory_id: int):
 
 
 def _edit(user: User, memory_id: int):
-    memory = actions._owned(Memory, user, memory_id)
+    memory = actions.owned(Memory, user, memory_id)
     user.awaiting = {"kind": "tags", "memory": memory.id}
     user.save()
     return "Send the tags", ("🏷 Send the tags for this photo, separated by commas.", None)

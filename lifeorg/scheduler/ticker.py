@@ -20,6 +20,7 @@ from lifeorg.config import Settings
 from lifeorg.models.base import db, utcnow
 from lifeorg.scheduler.expiry import expire_suggestions
 from lifeorg.scheduler.followups import due_digests, nightly_backup, overdue_nudges
+from lifeorg.scheduler.mail import submit_polls
 from lifeorg.scheduler.reminders import claim_due, next_due
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,13 @@ def periodic_passes(settings: Settings) -> list[tuple[str, Callable[[], Any], fl
     """The passes besides due reminders, with how often each runs: one list for the
     scheduler process and the ticker, so the two never differ in what they do."""
     lease = dt.timedelta(seconds=settings.job_dispatch_lease_s)
-    return [
+    passes = [
         ("sweep", lambda: ledger.sweep(dispatch_lease=lease), SWEEP_EVERY_S),
         ("expiry", lambda: expire_suggestions(settings=settings), EXPIRE_EVERY_S),
         ("digests", due_digests, EXPIRE_EVERY_S),
         ("nudges", overdue_nudges, EXPIRE_EVERY_S),
         ("backups", nightly_backup, EXPIRE_EVERY_S),
     ]
+    if settings.mailboxes:
+        passes.append(("mail", lambda: submit_polls(settings), float(settings.mail_poll_s)))
+    return passes
