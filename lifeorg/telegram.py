@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lifeorg.errors import LifeorgError
@@ -23,6 +24,10 @@ from lifeorg.errors import LifeorgError
 REQUEST_TIMEOUT_S = 20
 # The Bot API lets a bot download files up to 20 MB; bigger ones need a local API server.
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+# ... and upload files up to 50 MB (sendDocument); Telegram answers 413 above it.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# An upload of 50 MB over a slow uplink (1.5 Mbit/s) takes about 4.5 minutes.
+UPLOAD_TIMEOUT_S = 300
 # The updates the product handles; everything else is not even fetched.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
@@ -142,6 +147,26 @@ class TelegramClient:
         # A press older than 15 minutes cannot be answered; the reply message says it all.
         with contextlib.suppress(TelegramBadRequest):
             self._call("answer_callback_query", callback_id, text=text)
+
+    def send_document(
+        self, chat_id: int, path: Path, file_name: str, caption: str | None = None
+    ) -> int:
+        """Upload the file at ``path`` (plain-text caption); returns the new message's id.
+
+        The HTTP client builds the multipart body in memory, so callers keep files under
+        MAX_UPLOAD_BYTES (Telegram's limit anyway).
+        """
+        with open(path, "rb") as data:
+            message = self._call(
+                "send_data",
+                chat_id,
+                data,
+                "document",
+                caption=caption,
+                visible_file_name=file_name,
+                timeout=UPLOAD_TIMEOUT_S,
+            )
+        return int(message["message_id"])
 
     def download(self, file_id: str) -> bytes:
         """A file the user sent, by its file id; raises TelegramFileTooBig over 20 MB."""

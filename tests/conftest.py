@@ -188,8 +188,9 @@ def lifeorg_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "lifeorg.cli", *args]
 
 
-# The variables read unprefixed (the platforms' conventions); the rest are LIFEORG_*.
-PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN")
+# The variables read unprefixed (the platforms' conventions); the rest are LIFEORG_*. DYNO is
+# set by Heroku and Dokku in each process they run.
+PLATFORM_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "TELEGRAM_BOT_TOKEN", "DYNO")
 
 
 def clean_env(**variables: str) -> dict[str, str]:

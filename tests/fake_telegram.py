@@ -43,6 +43,7 @@ MAX_CAPTION_CHARS = 1024
 MAX_CALLBACK_ANSWER_CHARS = 200
 MAX_CALLBACK_DATA_BYTES = 64  # InlineKeyboardButton.callback_data
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses bigger files
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # sendDocument and friends refuse bigger uploads (413)
 MAX_UPDATES_PER_POLL = 100  # getUpdates "limit" is 1-100
 
 GLOBAL_PER_SECOND = 30  # Bot FAQ: about 30 messages per second across all chats
@@ -214,6 +215,7 @@ class FakeTelegram:
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True}
         self.bot_user |= {"first_name": "Life Organiser", "username": BOT_USERNAME}
         self.limits_enabled = True
+        self.max_upload_bytes = MAX_UPLOAD_BYTES  # tests lower it rather than upload 50 MB
         self.limiter = RateLimiter(
             global_per_second, private_per_second, private_burst, group_per_minute, clock
         )
@@ -423,6 +425,11 @@ class FakeTelegram:
         with self._cv:
             found = self._messages.get((chat_id, message_id))
             return json.loads(json.dumps(found)) if found else None
+
+    def file_data(self, file_id: str) -> bytes:
+        """The bytes of a file the bot uploaded (``Sent.file_id``) or a test added."""
+        with self._cv:
+            return self._files[file_id].data
 
     def pending_update_ids(self) -> list[int]:
         """Updates not yet confirmed by a getUpdates offset."""
@@ -717,6 +724,8 @@ class FakeTelegram:
     def _media(self, kind: str, p: dict, f: dict) -> StoredFile:
         if kind in f:
             file_name, data = f[kind]
+            if len(data) > self.max_upload_bytes:
+                raise ApiError(413, "Request Entity Too Large")
             file_id = f"{kind}-{self._next_file}"
             stored = StoredFile(file_id, data, f"{kind}s/file_{self._next_file}", file_name)
             self._next_file += 1

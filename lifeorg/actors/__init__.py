@@ -16,6 +16,7 @@ from lifeorg.actors import (  # noqa: E402
     photos,
     reminders,
     understand,
+    userdata,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "photos",
     "reminders",
     "understand",
+    "userdata",
 ]

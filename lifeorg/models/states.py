@@ -177,6 +177,8 @@ class AuditAction(StrEnum):
     UPDATED = "updated"
     REJECTED = "rejected"
     REQUEUED = "requeued"
+    # /forget: one entry with counts only; every other entry of the user loses its detail.
+    FORGOTTEN = "forgotten"
 
 
 class AuditActor(StrEnum):

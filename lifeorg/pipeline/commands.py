@@ -1,5 +1,5 @@
 """Slash commands: /start, /help, /tasks, /reminders, /events, /pinned, /search, /settings,
-/undo.
+/undo, /export, /forget.
 
 A command is case-insensitive and may carry the bot's name (``/tasks@MyBot``). Each reply's
 idempotency key comes from the message, so a retried ingest never answers twice. Importing
@@ -14,7 +14,17 @@ from typing import Any
 
 from lifeorg.models import User
 from lifeorg.models.base import utcnow
-from lifeorg.pipeline import actions, listings, photos, question, search, settings_flow, undo
+from lifeorg.pipeline import (
+    actions,
+    export,
+    forget,
+    listings,
+    photos,
+    question,
+    search,
+    settings_flow,
+    undo,
+)
 from lifeorg.pipeline.formatting import escape
 from lifeorg.pipeline.menu import COMMANDS
 from lifeorg.pipeline.outbox import say
@@ -157,6 +167,8 @@ _RUN: dict[str, Callable[[User, str], Reply]] = {
     "settings": _settings,
     "undo": _undo,
     "tags": photos.tags_command,
+    "export": export.command,
+    "forget": forget.command,
 }
 
 settings_flow.register()

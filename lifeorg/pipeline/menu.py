@@ -12,4 +12,6 @@ COMMANDS: list[tuple[str, str]] = [
     ("tags", "Your tags; /tags merge OLD NEW"),
     ("settings", "Time zone, default time, quiet hours"),
     ("undo", "Undo your last change"),
+    ("export", "All your data, as a zip file"),
+    ("forget", "Delete all your data (asks first)"),
 ]
