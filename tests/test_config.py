@@ -290,3 +290,49 @@ def test_telegram_token_is_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) ->
     assert "very-secret-token" not in repr(settings)
     assert "very-secret-token" not in str(settings)
     assert settings.telegram_bot_token.get_secret_value() == "123456:very-secret-token"
+
+
+# --- mailboxes ----------------------------------------------------------------------------
+
+
+def mailbox(**fields: object) -> dict:
+    return {"owner": 7, "host": "imap.example.com", "username": "ann", "password": SECRET} | fields
+
+
+def test_mailboxes_are_a_json_list_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mailbox reads over TLS on 993, leaves the mailbox alone, looks back 30 days."""
+    import json
+
+    monkeypatch.setenv("LIFEORG_MAILBOXES", json.dumps([mailbox(), mailbox(name="work")]))
+    first, work = load_settings(_env_file=None).mailboxes
+    assert (first.security, first.imap_port, first.after, first.since_days) == (
+        "tls",
+        993,
+        "none",
+        30,
+    )
+    assert first.key == "ann@imap.example.com/INBOX" and work.key == "work"
+    assert SECRET not in repr(first)
+
+
+def test_plaintext_imap_only_for_local_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """security=plain is refused for a server on the internet, allowed on loopback/LAN."""
+    import json
+
+    message = config_error(monkeypatch, LIFEORG_MAILBOXES=json.dumps(mailbox(security="plain")))
+    assert "LIFEORG_MAILBOXES (mailbox 1)" in message and "clear text" in message
+    for host in ("127.0.0.1", "localhost", "192.168.1.20", "::1"):
+        monkeypatch.setenv("LIFEORG_MAILBOXES", json.dumps(mailbox(security="plain", host=host)))
+        assert load_settings(_env_file=None).mailboxes[0].imap_port == 143
+
+
+def test_mailbox_errors_never_show_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Broken JSON, a missing field and a move without a folder: named, password hidden."""
+    import json
+
+    broken = config_error(monkeypatch, LIFEORG_MAILBOXES='[{"password": "s3cret", ')
+    assert "not valid JSON" in broken and SECRET not in broken
+    move = config_error(monkeypatch, LIFEORG_MAILBOXES=json.dumps(mailbox(after="move")))
+    assert "move_to" in move and SECRET not in move
+    twice = config_error(monkeypatch, LIFEORG_MAILBOXES=json.dumps([mailbox(), mailbox()]))
+    assert "same name" in twice and SECRET not in twice
