@@ -169,7 +169,7 @@ def test_tags_lists_the_vocabulary_and_merges_two_tags(chat, images_dir):
 
 def test_an_image_sent_as_a_file_is_a_photo_and_a_fake_one_is_refused(chat, images_dir):
     """A document with an image type is processed like a photo; a PDF claiming to be a JPEG
-    is refused clearly, and a message with neither text nor image is still saved."""
+    is refused clearly, and a message with neither text nor image is still noted."""
     data = jpeg()
     chat.messenger.files["doc1"] = data
     chat.update(
@@ -211,7 +211,7 @@ def test_an_image_sent_as_a_file_is_a_photo_and_a_fake_one_is_refused(chat, imag
             }
         }
     )
-    assert chat.last()["text"] == "📝 Saved."
+    assert "you sent a sticker" in chat.last()["text"]  # noted, and said it is unreadable
     assert Memory.select().count() == 3
 
 

@@ -94,7 +94,8 @@ def user_for(sender: dict[str, Any], chat: dict[str, Any] | None, settings: Sett
 def take_message(message: dict[str, Any], update_id: int, settings: Settings) -> str:
     """A new message: a command, an answer to a question, or something to file."""
     user = user_for(message["from"], message.get("chat"), settings)
-    text = str(message.get("text") or message.get("caption") or "")[:MAX_CONTENT]
+    whole = str(message.get("text") or message.get("caption") or "") or _shared(message)
+    text = whole[:MAX_CONTENT]
     photo = _largest_photo(message)
     if text.startswith("/") and not message.get("forward_origin"):
         return commands.handle(user, text, message)
@@ -112,21 +113,73 @@ def take_message(message: dict[str, Any], update_id: int, settings: Settings) ->
         _tag(joined, photo)
         return f"album part of memory {joined.id}"
     _tag(memory, photo)
+    if len(whole) > MAX_CONTENT:
+        say(
+            user,
+            f"✂️ That message has {len(whole):,} characters; I kept the first {MAX_CONTENT:,}. "
+            "Send the rest as another message.",
+            key=f"reply:cut:{memory.id}",
+            reply_to=message.get("message_id"),
+        )
     if not text:
         # Without text it is a note; a photo's reply comes with its tags (tag_image).
-        memory.transition(MemoryStatus.CONFIRMED, pending_expires_at=None)
+        kind = _unreadable_kind(message) if photo is None else None
+        memory.transition(MemoryStatus.CONFIRMED, pending_expires_at=None, content=kind or "")
         if photo is None:
+            reply, buttons = replies.note(memory, user)
+            if kind:
+                reply = (
+                    f"📝 I noted that you sent {kind}, but I can only read text and photos: "
+                    "send what matters in it as text."
+                )
             say(
                 user,
-                *replies.note(memory, user),
+                reply,
+                buttons,
                 key=f"reply:memory:{memory.id}",
                 reply_to=message.get("message_id"),
             )
-        return f"memory {memory.id} ({'photo' if photo else 'no text'})"
+        return f"memory {memory.id} ({'photo' if photo else kind or 'no text'})"
     ledger.submit(
         "classify", f"classify:memory:{memory.id}", {"memory_id": memory.id}, owner_id=user.id
     )
     return f"memory {memory.id}"
+
+
+# What a message without text or photo is, as the user would say it; its file stays on
+# Telegram's servers under the memory's file id.
+_UNREADABLE = {
+    "voice": "a voice message",
+    "audio": "an audio file",
+    "video": "a video",
+    "video_note": "a video message",
+    "animation": "a GIF",
+    "sticker": "a sticker",
+    "document": "a file",
+    "poll": "a poll",
+    "dice": "a dice roll",
+}
+
+
+def _unreadable_kind(message: dict[str, Any]) -> str | None:
+    """What the message holds that cannot be read ("a voice message"), or None."""
+    for field, label in _UNREADABLE.items():
+        if message.get(field):
+            return label
+    return None
+
+
+def _shared(message: dict[str, Any]) -> str:
+    """A shared place or contact, as text worth keeping (and searching)."""
+    venue, place, contact = (message.get(k) or {} for k in ("venue", "location", "contact"))
+    if venue:
+        return " ".join(str(venue.get(k) or "") for k in ("title", "address")).strip()
+    if place.get("latitude") is not None and place.get("longitude") is not None:
+        return f"📍 {place['latitude']:.5f}, {place['longitude']:.5f}"
+    if contact:
+        name = " ".join(str(contact.get(k) or "") for k in ("first_name", "last_name")).strip()
+        return f"👤 {name} {contact.get('phone_number') or ''}".strip()
+    return ""
 
 
 def _tag(memory: Memory, photo: str | None) -> None:
