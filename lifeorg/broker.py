@@ -34,7 +34,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     elif url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, namespace=settings.queue_namespace)
+        broker = RedisBroker(
+            url=settings.redis_connection_url(url), namespace=settings.queue_namespace
+        )
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     # finished by then is dead or frozen, and the sweeper hands the job to another.
     job_lease_grace_s: int = Field(30, ge=1)
     database_pool_size: int = Field(20, ge=1, le=500)
+    # Heroku Redis serves TLS (rediss://) with a self-signed certificate that cannot be
+    # verified: false there keeps the connection encrypted without checking the certificate.
+    redis_tls_verify: bool = True
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     # text for a terminal; json (one object per line) for a log collector.
     log_format: Literal["text", "json"] = "text"
@@ -292,6 +295,12 @@ class Settings(BaseSettings):
     def backups_path(self) -> Path:
         """Where backups are written."""
         return self.backup_dir or self.data_dir / "backups"
+
+    def redis_connection_url(self, url: str) -> str:
+        """``url`` as Redis clients get it: with certificate checks off when configured."""
+        if url.startswith("rediss://") and not self.redis_tls_verify and "ssl_cert_reqs" not in url:
+            return f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs=none"
+        return url
 
     @property
     def queue_url(self) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,12 @@ if TYPE_CHECKING:
     from lifeorg.pacing import Pacer
 
 log = logging.getLogger(__name__)
+
+# Dramatiq's main process forwards the platform's SIGTERM to its worker processes within
+# milliseconds, and the platform sends them one of its own too (Heroku signals every process
+# in a dyno; honcho and systemd the whole process group). A second SIGTERM this soon after
+# the first is the same stop request, not an operator's "hurry up".
+DUPLICATE_SIGTERM_WINDOW_S = 2.0
 
 _current: Runtime | None = None
 
@@ -63,7 +71,8 @@ class Runtime:
         if client is None and self.settings.redis_url:
             import redis
 
-            client = redis.Redis.from_url(self.settings.redis_url)
+            url = self.settings.redis_connection_url(self.settings.redis_url)
+            client = redis.Redis.from_url(url)
         store = RedisStore(client) if client is not None else LocalStore()
         return Pacer(store, self.settings.queue_namespace)
 
@@ -99,10 +108,12 @@ def start(settings: Settings, *, migrate: bool = False, actors: bool = True) -> 
     """Open the database, set up the broker and declare the actors; once per process.
 
     ``actors=False`` is for processes that only submit work (the bot, the webhook): they
-    never import the pipeline, its parser or the LLM client.
+    never import the pipeline, its parser or the LLM client. A SIGTERM handler installed
+    before this (Dramatiq's, in its worker processes) is made to take one stop request once.
     """
     if _current is not None:
         raise RuntimeError("lifeorg.runtime.start() was already called in this process")
+    absorb_duplicate_sigterm()
     from lifeorg.broker import setup_broker
     from lifeorg.database import open_database
 
@@ -120,6 +131,29 @@ def start(settings: Settings, *, migrate: bool = False, actors: bool = True) -> 
         import lifeorg.actors  # noqa: F401  (declares every actor on the broker)
 
     return register(Runtime(settings, database, broker))
+
+
+def absorb_duplicate_sigterm() -> None:
+    """Make the SIGTERM handler in place ignore a repeat within DUPLICATE_SIGTERM_WINDOW_S.
+
+    Dramatiq's worker processes take a second SIGTERM as "exit now" and abandon the steps
+    in hand; signalled by the platform and by their main process at once, they would never
+    finish a step on a deploy. Does nothing without a Python handler, or off the main thread.
+    """
+    handler = signal.getsignal(signal.SIGTERM)
+    if not callable(handler) or threading.current_thread() is not threading.main_thread():
+        return
+    first_at: list[float] = []
+
+    def once(signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if first_at and now - first_at[0] < DUPLICATE_SIGTERM_WINDOW_S:
+            log.info("SIGTERM again at once: the same stop request, already being handled")
+            return
+        first_at[:] = [now]
+        handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, once)
 
 
 def register(runtime: Runtime) -> Runtime:

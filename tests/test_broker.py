@@ -105,3 +105,26 @@ def test_importing_actors_before_the_broker_is_set_up_fails_clearly():
     )
     assert result.returncode != 0
     assert "setup_broker(settings) before importing lifeorg.actors" in result.stderr
+
+
+def test_heroku_redis_tls_can_skip_certificate_checks(tmp_path):
+    """LIFEORG_REDIS_TLS_VERIFY=false: the broker's rediss:// pool does not check the cert."""
+    import ssl
+
+    from lifeorg.broker import build_broker
+    from tests.conftest import make_settings
+
+    url = "rediss://:pw@redis.example.com:6380/0"
+    checked = build_broker(make_settings(tmp_path, redis_url=url))
+    unchecked = build_broker(make_settings(tmp_path, redis_url=url, redis_tls_verify=False))
+    assert checked.client.connection_pool.connection_kwargs.get("ssl_cert_reqs") in (
+        None,
+        "required",
+        ssl.CERT_REQUIRED,
+    )
+    assert unchecked.client.connection_pool.connection_kwargs["ssl_cert_reqs"] in (
+        "none",
+        ssl.CERT_NONE,
+    )
+    plain = make_settings(tmp_path, redis_tls_verify=False).redis_connection_url("redis://h/0")
+    assert plain == "redis://h/0"  # only TLS connections are affected
