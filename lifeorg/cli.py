@@ -85,6 +85,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if args.queues:
         command += ["--queues", *args.queues]
+    if settings.log_format == "json":
+        # Dramatiq's own set-up writes text lines; each process sets up JSON as it starts.
+        command.append("--skip-logging")
+    if settings.metrics_port:
+        # Every worker process writes its samples here; one fork process serves their sum.
+        from lifeorg.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(os.getpid()))
+        command += ["--fork-function", "lifeorg.metrics:serve_worker_metrics"]
     sys.stdout.flush()
     os.execv(sys.executable, command)
     return EXIT_FAILED  # not reached

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lifeorg import logs, metrics
 from lifeorg.config import Settings
 from lifeorg.errors import (
     CircuitOpen,
@@ -221,6 +222,9 @@ def _litellm() -> Any:
     import litellm
 
     litellm.suppress_debug_info = True
+    # litellm logs through handlers of its own; through ours, its lines are formatted (and
+    # redacted) like every other.
+    logs.adopt("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
     return litellm
 
 
@@ -235,10 +239,19 @@ def _cost(response: Any) -> float | None:
 def _record(
     job: Job | None, model: str | None, response: Any, latency_ms: int, *, cost: float | None
 ) -> None:
-    """Add a call's model, tokens, cost and latency to the step's ledger row (saved with it)."""
+    """Add a call's model, tokens, cost and latency to the step's ledger row (saved with it),
+    and to the process's metrics."""
+    usage = getattr(response, "usage", None)
+    metrics.count_llm_call(
+        model,
+        answered=response is not None,
+        seconds=latency_ms / 1000,
+        tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
+        tokens_out=getattr(usage, "completion_tokens", 0) or 0,
+        cost_usd=cost,
+    )
     if job is None:
         return
-    usage = getattr(response, "usage", None)
     job.model = model
     job.tokens_in = (job.tokens_in or 0) + (getattr(usage, "prompt_tokens", 0) or 0)
     job.tokens_out = (job.tokens_out or 0) + (getattr(usage, "completion_tokens", 0) or 0)

@@ -13,6 +13,15 @@ from lifeorg.models.base import db
 
 log = logging.getLogger("lifeorg.steps")
 
+# What the ledger step running on this thread noted about its attempt, for its log line.
+_attempt = threading.local()
+
+
+def note_attempt(job_id: int, attempt: int | None, outcome: str) -> None:
+    """Tell StepMetrics which job attempt this message ran and how the ledger settled it
+    (completed, retry, failed, deferred, skipped, lease_lost)."""
+    _attempt.noted = (job_id, attempt, outcome)
+
 
 class DatabaseConnection(Middleware):
     """Give each message a pooled Peewee connection and return it when the message ends."""
@@ -55,6 +64,7 @@ class StepMetrics(Middleware):
 
     def before_process_message(self, broker, message):
         self._started.at = time.perf_counter()
+        _attempt.noted = None
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         started = getattr(self._started, "at", None) or time.perf_counter()
@@ -65,14 +75,33 @@ class StepMetrics(Middleware):
             stats.failed += exception is not None
             stats.total_ms += elapsed_ms
             stats.max_ms = max(stats.max_ms, elapsed_ms)
-        log.info(
-            "step=%s message=%s args=%s ms=%.1f outcome=%s",
-            message.actor_name,
-            message.message_id,
-            list(message.args),
-            elapsed_ms,
+        job_id, attempt, outcome = getattr(_attempt, "noted", None) or (
+            message.args[0] if message.args else None,
+            None,
             "ok" if exception is None else type(exception).__name__,
         )
+        _attempt.noted = None
+        log.info(
+            "step=%s job=%s attempt=%s ms=%.1f outcome=%s message=%s",
+            message.actor_name,
+            job_id,
+            attempt,
+            elapsed_ms,
+            outcome,
+            message.message_id,
+            extra={
+                "kind": message.actor_name,
+                "job_id": job_id,
+                "attempt": attempt,
+                "ms": round(elapsed_ms, 1),
+                "outcome": outcome,
+                "message_id": message.message_id,
+            },
+        )
+        # Imported here: the bot and the scheduler load this module but never process steps.
+        from lifeorg import metrics
+
+        metrics.observe_step(message.actor_name, elapsed_ms / 1000, outcome)
 
     def snapshot(self) -> dict[str, StepStats]:
         """A copy of the per-actor totals."""

@@ -114,17 +114,11 @@ def start(settings: Settings, *, migrate: bool = False, actors: bool = True) -> 
     if _current is not None:
         raise RuntimeError("lifeorg.runtime.start() was already called in this process")
     absorb_duplicate_sigterm()
+    from lifeorg import logs
     from lifeorg.broker import setup_broker
     from lifeorg.database import open_database
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # urllib3 logs every request line at DEBUG, and a Bot API path contains the bot token:
-    # it never logs below INFO, whatever the level asked for.
-    logging.getLogger("urllib3.connectionpool").setLevel(
-        max(logging.INFO, logging.getLogger().getEffectiveLevel())
-    )
+    logs.configure(settings)  # the level, text or JSON lines, and secrets redacted
     database = open_database(settings, migrate=migrate)
     broker = setup_broker(settings)
     if actors:

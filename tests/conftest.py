@@ -201,6 +201,9 @@ def clean_env(**variables: str) -> dict[str, str]:
         if name not in PLATFORM_VARIABLES and not name.upper().startswith("LIFEORG_")
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # Workers started by tests serve no metrics unless a test asks: several at once would
+    # all reach for the default port.
+    env["LIFEORG_METRICS_PORT"] = "0"
     env.update(variables)
     return env
 

@@ -32,6 +32,7 @@ HEAVY_MODULES = (
     "psycopg",
     "redis",
     "litellm",
+    "prometheus_client",
 )
 
 

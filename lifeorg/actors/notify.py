@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeorg import runtime
+from lifeorg import metrics, runtime
 from lifeorg.actors.step import step
 from lifeorg.errors import StepDeferred
 from lifeorg.models import Job, OutboxMessage, User
@@ -13,7 +13,7 @@ from lifeorg.models.base import utcnow
 from lifeorg.models.states import AuditAction, AuditActor, OutboxStatus
 from lifeorg.pipeline import outbox
 from lifeorg.pipeline.quiet import quiet_until
-from lifeorg.telegram import TelegramBadRequest, TelegramForbidden
+from lifeorg.telegram import TelegramBadRequest, TelegramForbidden, TelegramRetryAfter
 
 # How long a send waits for a turn under the rate limits before it is deferred.
 TURN_WAIT_S = 5.0
@@ -39,12 +39,22 @@ def send(job: Job) -> dict[str, Any]:
     if row.method != outbox.ANSWER_CALLBACK and not rt.pacer.wait_turn(row.chat_id, TURN_WAIT_S):
         raise StepDeferred(f"no sending turn for chat {row.chat_id} yet", DEFER_S)
     try:
-        return {"message_id": _deliver(rt.messenger, row)}
+        message_id = _deliver(rt.messenger, row)
     except TelegramForbidden as exc:
+        metrics.count_notification(row.method, "blocked")
         return {"failed": str(exc), "blocked": True}
     except TelegramBadRequest as exc:
+        metrics.count_notification(row.method, "rejected")
         # Retrying the same request gets the same answer; keep the reason for the operator.
         return {"failed": str(exc)}
+    except TelegramRetryAfter:
+        metrics.count_notification(row.method, "rate_limited")
+        raise
+    except Exception:
+        metrics.count_notification(row.method, "error")
+        raise
+    metrics.count_notification(row.method, "sent")
+    return {"message_id": message_id}
 
 
 @step("notify", time_limit_s=60, prepare=send)

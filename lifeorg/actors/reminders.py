@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from lifeorg import metrics
 from lifeorg.actors.step import step
 from lifeorg.models import Job, Reminder
 from lifeorg.models.audit import record
@@ -30,6 +31,7 @@ def fire_reminder(job: Job) -> dict[str, Any]:
         item, AuditAction.FIRED, AuditActor.SYSTEM, {"due_at": job.payload["due_at"], "late": late}
     )
     following = None
+    metrics.observe_reminder_lateness((utcnow() - due_at).total_seconds())
     if item.recurrence:
         following = next_occurrence(item.recurrence, due_at, user.timezone, after=utcnow())
     if following is not None:

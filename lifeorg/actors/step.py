@@ -27,6 +27,8 @@ from dramatiq.middleware import Interrupt
 
 from lifeorg import ledger
 from lifeorg.errors import PermanentStepError, StepDeferred
+from lifeorg.logs import redact
+from lifeorg.middleware import note_attempt
 from lifeorg.models import Job
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import JobStatus
@@ -94,6 +96,7 @@ def run_step(
     lease_until = utcnow() + dt.timedelta(seconds=time_limit_s) + LEASE_GRACE
     job = Job.claim(job_id, worker_name(), lease_until)
     if job is None:
+        note_attempt(job_id, None, "skipped")
         log.info("job %s not queued (done, taken or gone); message skipped", job_id)
         return
     try:
@@ -102,18 +105,24 @@ def run_step(
             result = fn(job, prepared) if prepare is not None else fn(job)
             if not job.complete(result=result):
                 raise _LeaseLost
+        note_attempt(job_id, job.attempts, "completed")
     except _LeaseLost:
+        note_attempt(job_id, job.attempts, "lease_lost")
         log.warning("job %s: lease lost to another worker; this attempt's writes undone", job_id)
     except PermanentStepError as exc:
-        job.fail(f"{type(exc).__name__}: {exc}", retry_until=None)
+        # Errors are stored where operators read them: never with a secret in them.
+        job.fail(redact(f"{type(exc).__name__}: {exc}"), retry_until=None)
+        note_attempt(job_id, job.attempts, "failed")
         log.error("job %s (%s) failed for good: %s", job_id, job.kind, exc)
     except StepDeferred as exc:
         delay = dt.timedelta(seconds=exc.retry_after_s)
-        job.defer(str(exc), retry_until=utcnow() + delay + LEASE_GRACE)
+        job.defer(redact(str(exc)), retry_until=utcnow() + delay + LEASE_GRACE)
+        note_attempt(job_id, job.attempts, "deferred")
         raise dramatiq.Retry(delay=int(delay.total_seconds() * 1000)) from exc
     except (Exception, Interrupt) as exc:
         retry_until = utcnow() + dt.timedelta(milliseconds=MAX_BACKOFF_MS) + LEASE_GRACE
-        job.fail(traceback.format_exc(), retry_until=retry_until)
+        job.fail(redact(traceback.format_exc()), retry_until=retry_until)
+        note_attempt(job_id, job.attempts, "failed" if job.status == JobStatus.FAILED else "retry")
         if job.status == JobStatus.FAILED:
             log.error(
                 "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
