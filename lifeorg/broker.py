@@ -26,6 +26,12 @@ class InProcessBroker(StubBroker):
     """
 
 
+# Workers beat every few seconds; three missed beats and more is not a pause, it is death.
+REDIS_HEARTBEAT_TIMEOUT_MS = 15_000
+# An idle worker fetches about once a second per queue, so upkeep runs every few seconds.
+REDIS_UPKEEP_CHANCE = 20
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """The broker the settings ask for, with the project's middleware; connects lazily."""
     url = settings.queue_url
@@ -35,7 +41,13 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(
-            url=settings.redis_connection_url(url), namespace=settings.queue_namespace
+            url=settings.redis_connection_url(url),
+            namespace=settings.queue_namespace,
+            # A worker silent this long is dead (SIGKILL, a lost machine): the messages it had
+            # fetched go back to the queue at the next upkeep, which runs on about one fetch
+            # in REDIS_UPKEEP_CHANCE rather than Dramatiq's one in a thousand.
+            heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS,
+            maintenance_chance=REDIS_UPKEEP_CHANCE,
         )
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker

@@ -85,6 +85,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if args.queues:
         command += ["--queues", *args.queues]
+    # A worker holds as many fetched messages as it has threads, not Dramatiq's two per
+    # thread (and a thousand per delay queue): what a SIGKILLed worker held waits for the
+    # broker's dead-worker recovery, so the less it holds the better.
+    threads = str(args.threads or settings.worker_threads)
+    os.environ.setdefault("dramatiq_queue_prefetch", threads)
+    os.environ.setdefault("dramatiq_delay_queue_prefetch", threads)
     if settings.log_format == "json":
         # Dramatiq's own set-up writes text lines; each process sets up JSON as it starts.
         command.append("--skip-logging")

@@ -45,6 +45,16 @@ DEFAULT_MAX_ATTEMPTS = 5
 _local = threading.local()
 
 
+def configured_dispatch_lease() -> dt.timedelta:
+    """``LIFEORG_JOB_DISPATCH_LEASE_S`` of the running process, or the default outside one."""
+    from lifeorg import runtime
+
+    try:
+        return dt.timedelta(seconds=runtime.current().settings.job_dispatch_lease_s)
+    except RuntimeError:
+        return DISPATCH_LEASE
+
+
 def queue_for(kind: str) -> str:
     """The queue a step's messages travel on."""
     return STEP_QUEUES.get(kind, DEFAULT_QUEUE)
@@ -90,7 +100,7 @@ def submit(
     *,
     owner_id: int | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    dispatch_lease: dt.timedelta = DISPATCH_LEASE,
+    dispatch_lease: dt.timedelta | None = None,
 ) -> Job:
     """Record a step to run (once per ``key``) and send it after the transaction commits.
 
@@ -106,7 +116,8 @@ def submit(
         payload,
         owner_id=owner_id,
         max_attempts=max_attempts,
-        lease_until=utcnow() + dispatch_lease,
+        lease_until=utcnow()
+        + (configured_dispatch_lease() if dispatch_lease is None else dispatch_lease),
     )
     # The row itself records the creation; the audit log records what happens to it after.
     if created:
@@ -151,11 +162,13 @@ def sweep(
     now: dt.datetime | None = None,
     *,
     broker: dramatiq.Broker | None = None,
-    dispatch_lease: dt.timedelta = DISPATCH_LEASE,
+    dispatch_lease: dt.timedelta | None = None,
     batch: int = SWEEP_BATCH,
 ) -> SweepReport:
     """Hand on every unfinished job whose lease ran out: resend it, or fail it when spent."""
     now = now or utcnow()
+    if dispatch_lease is None:
+        dispatch_lease = configured_dispatch_lease()
     report = SweepReport()
     for job in Job.lease_expired(now, batch):
         with db.atomic():
@@ -225,7 +238,7 @@ def requeue(job_id: int, *, extra_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         if not job.transition(
             JobStatus.QUEUED,
             max_attempts=job.attempts + extra_attempts,
-            lease_until=utcnow() + DISPATCH_LEASE,
+            lease_until=utcnow() + configured_dispatch_lease(),
             last_error=job.last_error,
         ):
             raise RuntimeError(f"job {job_id} changed while being requeued; try again")

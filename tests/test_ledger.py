@@ -227,3 +227,21 @@ def test_requeue_gives_a_failed_job_a_fresh_budget(settle):
     assert (done.status, done.attempts) == (JobStatus.COMPLETED, 2)
     assert done.max_attempts > 2
     assert effects("again") == 1
+
+
+def test_the_configured_leases_are_the_ones_used(settle, broker, monkeypatch):
+    """LIFEORG_JOB_DISPATCH_LEASE_S sets a new job's lease; LIFEORG_JOB_LEASE_GRACE_S is
+    added to a step's time limit; a failed attempt is leased for its backoff, not minutes."""
+    from lifeorg import runtime
+    from lifeorg.actors.step import MAX_BACKOFF_MS, backoff_ms, lease_grace
+
+    monkeypatch.setattr(runtime.current().settings, "job_dispatch_lease_s", 7)
+    monkeypatch.setattr(runtime.current().settings, "job_lease_grace_s", 3)
+    before = utcnow()
+    queued = ledger.submit("probe_effect", "leased", {"tag": "leased"})
+    assert dt.timedelta(seconds=7) <= job(queued.id).lease_until - before < dt.timedelta(seconds=9)
+    assert lease_grace() == dt.timedelta(seconds=3)
+    assert 1_000 <= backoff_ms(1) <= 1_250 and 2_000 <= backoff_ms(2) <= 2_500
+    assert backoff_ms(30) == MAX_BACKOFF_MS
+    settle()
+    assert job(queued.id).status == JobStatus.COMPLETED

@@ -130,3 +130,28 @@ def test_a_file_over_20_mb_is_refused_clearly(fake, telegram):
     with pytest.raises(TelegramFileTooBig, match="20 MB") as caught:
         telegram.download("huge")
     assert isinstance(caught.value, TelegramBadRequest)
+
+
+def test_a_worker_lost_after_the_send_does_not_send_again(
+    fake, telegram, user, settle, monkeypatch
+):
+    """The send is recorded the moment Telegram accepts it: when the step then fails (a
+    worker killed before its commit, here an error), the retry sends nothing more."""
+    from lifeorg.pipeline import outbox as outbox_module
+
+    calls = {"n": 0}
+    real = outbox_module.submit_next
+
+    def fail_once(row):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("worker lost before the commit")
+        return real(row)
+
+    monkeypatch.setattr(outbox_module, "submit_next", fail_once)
+    say(user, "only once, please", key="once")
+    settle()
+    assert [m.text for m in fake.messages_to(CHAT)] == ["only once, please"]
+    job = Job.get(Job.idempotency_key == "notify:once")
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)
+    assert outbox("once").status == OutboxStatus.SENT

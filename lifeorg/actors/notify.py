@@ -54,13 +54,26 @@ def send(job: Job) -> dict[str, Any]:
         metrics.count_notification(row.method, "error")
         raise
     metrics.count_notification(row.method, "sent")
+    # Recorded at once, on its own: a worker killed before the step commits must not leave
+    # the row pending, or the retry would send the message a second time. What remains is
+    # the moment between Telegram's answer and this write.
+    row.transition(
+        OutboxStatus.SENT,
+        sent_at=utcnow(),
+        telegram_message_id=message_id,
+        attempts=row.attempts + 1,
+    )
     return {"message_id": message_id}
 
 
 @step("notify", time_limit_s=60, prepare=send)
 def notify(job: Job, sent: dict[str, Any]) -> dict[str, Any]:
-    """Record the send once; a blocked bot deactivates the user, and nothing is retried."""
+    """Queue the next part of a sent message; a blocked bot deactivates the user; a refused
+    message is failed with its reason (nothing of either is retried)."""
     row = OutboxMessage.get_or_none(OutboxMessage.id == job.payload["outbox_id"])
+    if row is not None and row.status == OutboxStatus.SENT:
+        outbox.submit_next(row)  # keyed: a no-op when an earlier attempt did it
+        return sent
     if row is None or row.status != OutboxStatus.PENDING or "skipped" in sent:
         return sent
     if "failed" in sent:
@@ -71,13 +84,6 @@ def notify(job: Job, sent: dict[str, Any]) -> dict[str, Any]:
             record(user, AuditAction.UPDATED, AuditActor.SYSTEM, {"active": False, "why": "403"})
         row.transition(OutboxStatus.FAILED, last_error=sent["failed"])
         return sent
-    row.transition(
-        OutboxStatus.SENT,
-        sent_at=utcnow(),
-        telegram_message_id=sent["message_id"],
-        attempts=row.attempts + 1,
-    )
-    outbox.submit_next(row)
     return sent
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import random
 import socket
 import threading
 import traceback
@@ -43,6 +44,23 @@ DRAMATIQ_MAX_RETRIES = 1_000
 DEFAULT_TIME_LIMIT_S = 60
 # Added to a step's time limit to make its lease; past it the worker is presumed dead.
 LEASE_GRACE = dt.timedelta(seconds=30)
+
+
+def lease_grace() -> dt.timedelta:
+    """``LIFEORG_JOB_LEASE_GRACE_S`` of the running process, or LEASE_GRACE outside one."""
+    from lifeorg import runtime
+
+    try:
+        return dt.timedelta(seconds=runtime.current().settings.job_lease_grace_s)
+    except RuntimeError:
+        return LEASE_GRACE
+
+
+def backoff_ms(attempts: int) -> int:
+    """The wait before retry number ``attempts``: doubling from MIN_BACKOFF_MS, capped, with
+    up to a quarter of jitter so retries after an outage do not arrive together."""
+    base = min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** max(0, attempts - 1))
+    return int(base * (1 + random.random() / 4)) if base < MAX_BACKOFF_MS else base
 
 
 def worker_name() -> str:
@@ -93,7 +111,7 @@ def run_step(
     prepare: Callable[[Job], Any] | None = None,
 ) -> None:
     """Claim, run and settle one job; raises only to ask Dramatiq for a retry."""
-    lease_until = utcnow() + dt.timedelta(seconds=time_limit_s) + LEASE_GRACE
+    lease_until = utcnow() + dt.timedelta(seconds=time_limit_s) + lease_grace()
     job = Job.claim(job_id, worker_name(), lease_until)
     if job is None:
         note_attempt(job_id, None, "skipped")
@@ -116,11 +134,15 @@ def run_step(
         log.error("job %s (%s) failed for good: %s", job_id, job.kind, exc)
     except StepDeferred as exc:
         delay = dt.timedelta(seconds=exc.retry_after_s)
-        job.defer(redact(str(exc)), retry_until=utcnow() + delay + LEASE_GRACE)
+        job.defer(redact(str(exc)), retry_until=utcnow() + delay + lease_grace())
         note_attempt(job_id, job.attempts, "deferred")
         raise dramatiq.Retry(delay=int(delay.total_seconds() * 1000)) from exc
     except (Exception, Interrupt) as exc:
-        retry_until = utcnow() + dt.timedelta(milliseconds=MAX_BACKOFF_MS) + LEASE_GRACE
+        # The step says when it comes back (a 429's Retry-After), or backoff decides; the
+        # lease runs just past that, so a retry lost with its message is soon swept.
+        retry_after_s = getattr(exc, "retry_after_s", None)
+        delay_ms = int(retry_after_s * 1000) if retry_after_s else backoff_ms(job.attempts)
+        retry_until = utcnow() + dt.timedelta(milliseconds=delay_ms) + lease_grace()
         job.fail(redact(traceback.format_exc()), retry_until=retry_until)
         note_attempt(job_id, job.attempts, "failed" if job.status == JobStatus.FAILED else "retry")
         if job.status == JobStatus.FAILED:
@@ -128,11 +150,7 @@ def run_step(
                 "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
             )
             return
-        retry_after_s = getattr(exc, "retry_after_s", None)
-        if retry_after_s:
-            # The service said when to come back (a 429's Retry-After); backoff would guess.
-            raise dramatiq.Retry(delay=int(retry_after_s * 1000)) from exc
-        raise
+        raise dramatiq.Retry(delay=delay_ms) from exc
 
 
 class _LeaseLost(Exception):
