@@ -1,15 +1,19 @@
 """A fake OpenAI-compatible chat completions server on loopback, for driving real litellm.
 
 Tests script its answers one by one (``reply``, ``fail``, ``hang``, ``refuse``...) and read
-back the requests it received, so they can check what the model was shown.
+back the requests it received, so they can check what the model was shown. Long runs (the
+chaos benchmark) give it a ``responder`` that answers any request from its content, and
+``chaos(fail_ratio)`` to fail a random share of the unscripted answers.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +36,11 @@ class FakeLLM:
         self.script: deque[Scripted] = deque()
         self.requests: list[dict[str, Any]] = []
         self.default: Scripted | None = None
+        # Answers an unscripted request from its body: the content of the model's message.
+        self.responder: Callable[[dict[str, Any]], Any] | None = None
+        self.failures = 0  # unscripted answers that chaos() turned into a 500
+        self._fail_ratio = 0.0
+        self._rng = random.Random()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -73,16 +82,28 @@ class FakeLLM:
         body["choices"][0]["message"]["refusal"] = reason
         self.script.append(Scripted(body=body))
 
+    def chaos(self, fail_ratio: float, seed: int | None = None) -> None:
+        """Answer this share of unscripted requests with a 500 (seeded); ``chaos(0)`` stops."""
+        with self._lock:
+            self._fail_ratio, self._rng = fail_ratio, random.Random(seed)
+
     def user_messages(self) -> list[str]:
         """The user-role contents of every request received, in order."""
         return [m["content"] for r in self.requests for m in r["messages"] if m["role"] == "user"]
 
     # --- serving -------------------------------------------------------------------------
 
-    def _next(self) -> Scripted:
+    def _next(self, request: dict[str, Any]) -> Scripted:
         with self._lock:
             if self.script:
                 return self.script.popleft()
+            if self._fail_ratio and self._rng.random() < self._fail_ratio:
+                self.failures += 1
+                return Scripted(status=500, body={"error": {"message": "fake chaos"}})
+        if self.responder is not None:
+            content = self.responder(request)
+            text = content if isinstance(content, str) else json.dumps(content)
+            return Scripted(body=_completion(text, 50, 10))
         if self.default is None:
             return Scripted(status=500, body={"error": {"message": "script is empty"}})
         return self.default
@@ -96,7 +117,7 @@ class FakeLLM:
                 request = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
                     fake.requests.append(request)
-                answer = fake._next()
+                answer = fake._next(request)
                 if answer.delay_s:
                     time.sleep(answer.delay_s)
                 payload = json.dumps(answer.body).encode()
