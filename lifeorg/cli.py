@@ -89,12 +89,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if args.queues:
         command += ["--queues", *args.queues]
-    # A worker holds as many fetched messages as it has threads, not Dramatiq's two per
-    # thread (and a thousand per delay queue): what a SIGKILLed worker held waits for the
-    # broker's dead-worker recovery, so the less it holds the better.
-    threads = str(args.threads or settings.worker_threads)
-    os.environ.setdefault("dramatiq_queue_prefetch", threads)
-    os.environ.setdefault("dramatiq_delay_queue_prefetch", threads)
+    # A worker holds two fetched messages per thread (Dramatiq's default, which keeps the
+    # threads fed: one per thread cost a third of the throughput at 20 messages a second),
+    # and as many of its delayed retries, not Dramatiq's thousand per thread: what a
+    # SIGKILLed worker held waits for the broker's dead-worker recovery.
+    prefetch = str(2 * (args.threads or settings.worker_threads))
+    os.environ.setdefault("dramatiq_delay_queue_prefetch", prefetch)
     # An idle queue is polled every 100 ms, not every second: a message passes two queues
     # (default, then notify), and at a message a second the reply's median wait went from
     # 601 ms to 158 ms (`python -m bench latency`), for about ten cheap Redis calls a second.
