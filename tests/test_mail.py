@@ -83,18 +83,23 @@ def invite(
 @pytest.fixture
 def mailbox(imap_server, chat, monkeypatch):
     """ME's mailbox on the throwaway Dovecot, configured; ME has started the bot."""
+    box = new_mailbox(imap_server, ME)
+    monkeypatch.setattr(runtime.current().settings, "mailboxes", [box])
+    chat.send("hello")  # ME exists, with a time zone
+    return box
+
+
+def new_mailbox(imap_server, owner: int) -> Mailbox:
+    """A fresh account on the throwaway Dovecot, as a plaintext (loopback) mailbox."""
     account = imap_server.new_account()
-    box = Mailbox(
-        owner=ME,
+    return Mailbox(
+        owner=owner,
         host=imap_server.host,
         port=imap_server.port,
         username=account.user,
         password=account.password,
         security="plain",
     )
-    monkeypatch.setattr(runtime.current().settings, "mailboxes", [box])
-    chat.send("hello")  # ME exists, with a time zone
-    return box
 
 
 def poll(chat, when: dt.datetime | None = None) -> None:
@@ -284,17 +289,9 @@ def test_a_mailbox_that_fails_is_recorded_without_its_password(chat, mailbox, mo
 
 def test_mail_waits_until_its_owner_has_started_the_bot(chat, imap_server, monkeypatch):
     """No suggestions for someone the bot cannot talk to; the mail is read once they can."""
-    account = imap_server.new_account()
-    box = Mailbox(
-        owner=OTHER,
-        host=imap_server.host,
-        port=imap_server.port,
-        username=account.user,
-        password=account.password,
-        security="plain",
-    )
+    box = new_mailbox(imap_server, OTHER)
     monkeypatch.setattr(runtime.current().settings, "mailboxes", [box])
-    imap_server.append(account.user, invite(utcnow() + dt.timedelta(days=2)))
+    imap_server.append(box.username, invite(utcnow() + dt.timedelta(days=2)))
     poll(chat)
     assert Event.select().count() == 0 and ProcessedEmail.select().count() == 0
     chat.send("hi", user=OTHER)

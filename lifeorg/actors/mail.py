@@ -159,18 +159,9 @@ def read_mail(job: Job) -> dict[str, Any]:
 
 
 def _plain(event: Any) -> dict[str, Any]:
-    """A found event as JSON for the job's result (and the next step)."""
-    return {
-        "title": event.title,
-        "start": event.start.isoformat() if event.start else None,
-        "end": event.end.isoformat() if event.end else None,
-        "all_day": event.all_day,
-        "location": event.location,
-        "source": event.source,
-        "status": event.status,
-        "uid": event.uid,
-        "sequence": event.sequence,
-    }
+    """A found event as JSON for the job's result (and the next step), with its invite
+    identity (UID and SEQUENCE) besides what `lifeorg extract-email` prints."""
+    return {**event.to_json(), "uid": event.uid, "sequence": event.sequence}
 
 
 @step("extract_email", time_limit_s=EXTRACT_TIME_LIMIT_S, prepare=read_mail)

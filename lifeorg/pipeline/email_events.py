@@ -243,19 +243,20 @@ def _reminder_text(event: Event, user: User) -> str:
     return f"{event.description} at {local:%H:%M}{place}"
 
 
-def _decided(event: Event) -> buttons.ButtonRejected:
+def _decide(user: User, event_id: int, target: EventStatus, action: AuditAction) -> Event:
+    """Move the user's pending suggestion to ``target``; a decided or expired one refuses."""
+    event = actions.owned(Event, user, event_id)
     if event.status == EventStatus.EXPIRED:
-        return buttons.ButtonRejected("That suggestion expired.")
-    return buttons.ButtonRejected("That was decided already.")
+        raise buttons.ButtonRejected("That suggestion expired.")
+    if event.status != EventStatus.PENDING or not event.transition(target, expires_at=None):
+        raise buttons.ButtonRejected("That was decided already.")
+    search.index_event(event)
+    record(event, action, AuditActor.USER)
+    return event
 
 
 def _confirm(user: User, event_id: int) -> tuple[str, actions.Redraw]:
-    event = actions.owned(Event, user, event_id)
-    if event.status != EventStatus.PENDING:
-        raise _decided(event)
-    event.transition(EventStatus.CONFIRMED, expires_at=None)
-    search.index_event(event)
-    record(event, AuditAction.CONFIRMED, AuditActor.USER)
+    event = _decide(user, event_id, EventStatus.CONFIRMED, AuditAction.CONFIRMED)
     text, rows = replies.event(event, user)
     when = reminder_time(event, user)
     if when is not None:
@@ -265,12 +266,7 @@ def _confirm(user: User, event_id: int) -> tuple[str, actions.Redraw]:
 
 
 def _reject(user: User, event_id: int) -> tuple[str, actions.Redraw]:
-    event = actions.owned(Event, user, event_id)
-    if event.status != EventStatus.PENDING:
-        raise _decided(event)
-    event.transition(EventStatus.REJECTED, expires_at=None)
-    search.index_event(event)
-    record(event, AuditAction.REJECTED, AuditActor.USER)
+    event = _decide(user, event_id, EventStatus.REJECTED, AuditAction.REJECTED)
     return "Not added.", (f"Not added: “{escape(event.description)}”", None)
 
 
