@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import dramatiq
 import pytest
 
 from lifeorg import logs
@@ -162,8 +163,9 @@ def test_a_failed_step_keeps_no_secret_in_the_ledger(database, tmp_path: Path, r
     def leaky(job: Job) -> None:
         raise ConnectionError(f"https://api.telegram.org/bot{TOKEN}/sendMessage: key {API_KEY}")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(dramatiq.Retry) as retried:  # with the step's own backoff
         run_step(leaky, job.id, time_limit_s=5)
+    assert isinstance(retried.value.__cause__, ConnectionError)
 
     error = Job.get_by_id(job.id).last_error
     assert "ConnectionError: https://api.telegram.org/bot***/sendMessage: key ***" in error
