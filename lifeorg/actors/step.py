@@ -150,6 +150,15 @@ def run_step(
                 "job %s (%s) failed after %s attempts: %s", job_id, job.kind, job.attempts, exc
             )
             return
+        log.warning(
+            "job %s (%s) attempt %s failed, retried in %.1f s: %s: %s",
+            job_id,
+            job.kind,
+            job.attempts,
+            delay_ms / 1000,
+            type(exc).__name__,
+            exc,
+        )
         raise dramatiq.Retry(delay=delay_ms) from exc
 
 
