@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lifeorg import runtime
-from lifeorg.models import Event, OutboxMessage, Reminder, User
+from lifeorg.models import Event, Reminder, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import (
@@ -26,7 +26,7 @@ from lifeorg.models.states import (
 )
 from lifeorg.pipeline import actions, buttons, replies, search
 from lifeorg.pipeline.formatting import escape, when_text
-from lifeorg.pipeline.outbox import edit, say
+from lifeorg.pipeline.outbox import edit, say, sent_message_id
 from lifeorg.scheduler.expiry import event_suggestion_key
 
 EVENT_CONFIRM, EVENT_REJECT = "econf", "erej"
@@ -175,7 +175,7 @@ def _cancel(user: User, event: Event) -> bool:
     record(event, AuditAction.REJECTED, AuditActor.SYSTEM, {"cancelled_by": "organiser"})
     text = f"❌ Cancelled by the organiser: “{escape(event.description)}”"
     if was_pending:
-        asked = _sent(event_suggestion_key(event.id))
+        asked = sent_message_id(event_suggestion_key(event.id))
         if asked is not None:
             edit(user, asked, text, key=f"cancelled:event:{event.id}")
             return True
@@ -185,17 +185,11 @@ def _cancel(user: User, event: Event) -> bool:
 
 def _redraw_suggestion(user: User, event: Event, key: str) -> None:
     text, rows = suggestion(event, user)
-    asked = _sent(event_suggestion_key(event.id))
+    asked = sent_message_id(event_suggestion_key(event.id))
     if asked is not None:
         edit(user, asked, text, key=key, buttons=rows)
     else:
         say(user, text, rows, key=key, unprompted=True)
-
-
-def _sent(key: str) -> int | None:
-    """The Telegram id of the message sent under ``key``, once it has been sent."""
-    row = OutboxMessage.get_or_none(OutboxMessage.idempotency_key == key)
-    return row.telegram_message_id if row is not None else None
 
 
 def reminder_time(event: Event, user: User) -> dt.datetime | None:

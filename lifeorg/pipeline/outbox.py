@@ -68,6 +68,12 @@ def answer_callback(user: User, callback_id: str, text: str | None, *, key: str)
     return row
 
 
+def sent_message_id(key: str) -> int | None:
+    """The Telegram id of the message said under ``key``, once it has been sent."""
+    row = OutboxMessage.get_or_none(OutboxMessage.idempotency_key == key)
+    return row.telegram_message_id if row is not None else None
+
+
 def _queue(user: User, method: str, key: str, payload: dict[str, Any]) -> OutboxMessage:
     OutboxMessage.insert(
         owner=user.id, chat_id=user.chat_id, idempotency_key=key, method=method, payload=payload

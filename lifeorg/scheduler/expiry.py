@@ -13,13 +13,13 @@ import datetime as dt
 
 from lifeorg import ledger, runtime
 from lifeorg.config import Settings
-from lifeorg.models import Event, Memory, MemoryTag, OutboxMessage, User
+from lifeorg.models import Event, Memory, MemoryTag, User
 from lifeorg.models.audit import record
 from lifeorg.models.base import utcnow
 from lifeorg.models.states import AuditAction, AuditActor, EventStatus, MemoryStatus, TagStatus
 from lifeorg.pipeline import search
 from lifeorg.pipeline.formatting import escape
-from lifeorg.pipeline.outbox import edit
+from lifeorg.pipeline.outbox import edit, sent_message_id
 
 # Rows handled per pass and kind; the next pass takes the rest.
 EXPIRY_BATCH = 500
@@ -122,13 +122,11 @@ def _expire_tags(suggested_before: dt.datetime) -> int:
 
 def _withdraw(user: User, key: str, text: str) -> None:
     """Take the buttons off the message that asked (when it was sent) and say why."""
-    asked = OutboxMessage.get_or_none(
-        (OutboxMessage.idempotency_key == key) & OutboxMessage.telegram_message_id.is_null(False)
-    )
+    asked = sent_message_id(key)
     if asked is not None:
         edit(
             user,
-            asked.telegram_message_id,
+            asked,
             f"{text}\n<i>(The question expired.)</i>",
             key=f"expired:{key}",
         )
